@@ -20,9 +20,9 @@ import numpy as np
 
 sys.path.insert(0, os.path.join(os.path.dirname(__file__), ".."))
 
-import devices  # noqa: E402
-from hwsim.periphery import Periphery  # noqa: E402
-from hwsim.tile import Tile  # noqa: E402
+from hwsim import devices  # noqa: E402
+from hwsim.hardware.periphery import Periphery  # noqa: E402
+from hwsim.hardware.tile import Tile  # noqa: E402
 
 SIZE, BATCH, LR, BL = 512, 100, 0.01, 31
 

@@ -19,12 +19,12 @@ import numpy as np
 
 sys.path.insert(0, os.path.join(os.path.dirname(__file__), ".."))
 
-import devices  # noqa: E402
-import learning_rules  # noqa: E402
-from hwsim.assembler import mlp  # noqa: E402
-from hwsim.datasets import load  # noqa: E402
-from hwsim.network import Network  # noqa: E402
-from hwsim.trainer import evaluate, one_hot  # noqa: E402
+from hwsim import devices  # noqa: E402
+from hwsim import learning_rules  # noqa: E402
+from hwsim.hardware.assembler import mlp  # noqa: E402
+from hwsim.workflow.datasets import load  # noqa: E402
+from hwsim.hardware.network import Network  # noqa: E402
+from hwsim.workflow.trainer import evaluate, one_hot  # noqa: E402
 
 
 def main(argv=None):

@@ -10,12 +10,12 @@ OUT = os.path.join(os.path.dirname(__file__), "..", "out")
 
 
 def _one(kw):
-    from hwsim.experiment import run
+    from hwsim.workflow.experiment import run
     return run(progress=False, **kw)
 
 
 def run_many(jobs: list[dict], workers: int = 2) -> list[dict]:
-    """``hwsim.experiment.run(**job)`` for every job, in ``workers`` processes (results in job order)."""
+    """``hwsim.workflow.experiment.run(**job)`` for every job, in ``workers`` processes (results in job order)."""
     with ProcessPoolExecutor(workers) as pool:
         return list(pool.map(_one, jobs))
 

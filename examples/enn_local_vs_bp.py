@@ -27,13 +27,13 @@ for job, g in seed_groups(jobs, res, len(SEEDS)):
 
 def step_profile(rule_name):
     """Seconds per step: forward, and per layer its signal + update (timed one layer at a time)."""
-    import devices
-    import learning_rules as LR
-    from hwsim.assembler import mlp
-    from hwsim.datasets import load
-    from hwsim.network import Network
-    from hwsim.periphery import Periphery
-    from hwsim.trainer import one_hot
+    from hwsim import devices
+    from hwsim import learning_rules as LR
+    from hwsim.hardware.assembler import mlp
+    from hwsim.workflow.datasets import load
+    from hwsim.hardware.network import Network
+    from hwsim.hardware.periphery import Periphery
+    from hwsim.workflow.trainer import one_hot
     data = load("digits")
     req = LR.requirements(rule_name)
     net = Network(mlp([64, 64, 32, 10], "relu", req["factorization"] or "dense"), devices.ideal_device(),

@@ -21,7 +21,7 @@ DEVICES = ["ideal", "reram-sb", "ag-a-si", "ecram-ibm"]
 
 def one(args):
     rule, device, epochs = args
-    from hwsim.experiment import run
+    from hwsim.workflow.experiment import run
     res = run(rule, device, epochs=epochs, progress=False, rank=8 if rule == "dfa_svd" else None)
     return {k: res[k] for k in ("rule", "device", "test_accuracy", "accuracy_per_epoch", "wall_s", "pulses",
                                 "trainable_parameters", "diverged")}

@@ -22,8 +22,8 @@ from __future__ import annotations
 import numpy as np
 from numba import njit, prange, uint64
 
-from devices.kernels import pulse, settle
-from devices.rng import _GOLDEN, mix64, normal, subkey
+from hwsim.devices.kernels import pulse, settle
+from hwsim.devices.rng import _GOLDEN, mix64, normal, subkey
 
 PAIR_MODES = {"plus": 0, "unidirectional": 1, "both": 2}
 

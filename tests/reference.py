@@ -5,7 +5,7 @@ implementations on the same random draws.
 """
 import numpy as np
 
-from devices import kernels as K
+from hwsim.devices import kernels as K
 
 G = np.uint64(0x9E3779B97F4A7C15)
 
@@ -31,7 +31,7 @@ def uniform(key, counter):
 
 def _tail(r):
     """Marsaglia's tail method, scalar (rare: 1 draw in 2048)."""
-    from devices.rng import _TAIL
+    from hwsim.devices.rng import _TAIL
     k = np.uint64(r)
     while True:
         with np.errstate(over="ignore"):
@@ -181,7 +181,7 @@ def fire_one(params, w, cells, up, key, counters):
 def stochastic_update(tile, x, d, lr, bl, key):
     """Reference of ``Tile.update`` after key derivation: returns (w_plus, w_minus, counts). Pulses go
     sample by sample, bit by bit; the pulse at (sample b, bit t) uses counter b·bl + t."""
-    from devices.rng import stream_key
+    from hwsim.devices.rng import stream_key
     pp, pm = tile.params_plus, tile.params_minus
     x_max, d_max = np.abs(x).max(), np.abs(d).max()
     gain = lr / (bl * tile.dw_nominal)

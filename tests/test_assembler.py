@@ -2,10 +2,10 @@
 import numpy as np
 import pytest
 
-import devices
-from hwsim.assembler import LayerSpec, TiledMatrix, map_report, mlp
-from hwsim.network import Network
-from hwsim.periphery import Periphery
+from hwsim import devices
+from hwsim.hardware.assembler import LayerSpec, TiledMatrix, map_report, mlp
+from hwsim.hardware.network import Network
+from hwsim.hardware.periphery import Periphery
 
 IDEAL = devices.ideal_device()
 

@@ -9,9 +9,9 @@ import sys
 import numpy as np
 import pytest
 
-import devices
-from devices.presets import PRESETS
-from hwsim.cli import main
+from hwsim import devices
+from hwsim.devices.presets import PRESETS
+from hwsim.apps.cli import main
 
 
 def run(capsys, *argv):
@@ -94,7 +94,7 @@ def test_plot_writes_a_png(tmp_path, capsys):
 
 def test_help_compiles_nothing():
     """Importing the CLI and the device package triggers no Numba compilation."""
-    code = ("import hwsim.cli, devices, devices.kernels as K; "
+    code = ("import hwsim.apps.cli, hwsim.devices, hwsim.devices.kernels as K; "
             "assert not K.apply_pulses.signatures, K.apply_pulses.signatures; "
             "import numba; print(len(K.apply_pulses.signatures))")
     res = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)

@@ -6,8 +6,8 @@ import struct
 import numpy as np
 import pytest
 
-from hwsim import datasets
-from hwsim.cli import main
+from hwsim.workflow import datasets
+from hwsim.apps.cli import main
 
 
 def write_idx(path, arr, gz=False):
@@ -87,11 +87,11 @@ def test_digits_split_is_fixed_and_stratified():
 
 def test_divergence_is_recorded_not_raised():
     """Logits that overflow (here: a digital bias set to inf) end training with diverged = True."""
-    import devices
-    import learning_rules as LR
-    from hwsim.assembler import mlp
-    from hwsim.network import Network
-    from hwsim.trainer import train
+    from hwsim import devices
+    from hwsim import learning_rules as LR
+    from hwsim.hardware.assembler import mlp
+    from hwsim.hardware.network import Network
+    from hwsim.workflow.trainer import train
     d = datasets.load("digits")
     net = Network(mlp([64, 16, 10], factorization="svd"), devices.ideal_device(), random_state=0)
     rule = LR.build("dfa_svd", net, 0.1)

@@ -2,9 +2,9 @@
 import numpy as np
 import pytest
 
-import devices
-from devices import nominal
-from devices.curves import curve_p, curve_x, nonlinearity_to_a
+from hwsim import devices
+from hwsim.devices import nominal
+from hwsim.devices.curves import curve_p, curve_x, nonlinearity_to_a
 
 MODEL_NAMES = list(devices.MODELS)
 

@@ -6,9 +6,9 @@ import sys
 import numpy as np
 import pytest
 
-import devices
-from devices import kernels as K
-from devices.rng import draw_key
+from hwsim import devices
+from hwsim.devices import kernels as K
+from hwsim.devices.rng import draw_key
 
 from . import reference as ref
 
@@ -46,7 +46,7 @@ def test_kernel_equals_numpy_reference(name):
 
 def test_rng_kernel_equals_reference_and_is_standard_normal():
     from numba import njit
-    from devices.rng import normal, uniform
+    from hwsim.devices.rng import normal, uniform
 
     @njit
     def draws(key, n):
@@ -124,7 +124,7 @@ def test_same_seed_same_result_and_different_seed_differs():
 
 _THREAD_SCRIPT = """
 import hashlib, numba, numpy as np
-from devices import NeuroSim, SoftBounds
+from hwsim.devices import NeuroSim, SoftBounds
 numba.set_num_threads({threads})
 h = hashlib.sha256()
 for model in (SoftBounds(dw_min=0.01), NeuroSim(nonlinearity_dtod=0.3)):

@@ -7,9 +7,9 @@ import numpy as np
 import pytest
 from scipy import stats
 
-import devices
-from devices import kernels as K
-from devices.curves import nonlinearity_to_a
+from hwsim import devices
+from hwsim.devices import kernels as K
+from hwsim.devices.curves import nonlinearity_to_a
 
 N = 100_000
 STD_TOL = 5 / np.sqrt(2 * N)

@@ -3,8 +3,8 @@ import dataclasses
 
 import pytest
 
-import devices
-from devices.presets import PRESETS, get_preset
+from hwsim import devices
+from hwsim.devices.presets import PRESETS, get_preset
 
 # (field, bad value) pairs beyond the generic non-number check
 OUT_OF_RANGE = {

@@ -4,10 +4,10 @@ import json
 import numpy as np
 import pytest
 
-import devices
-from devices.base import nominal
-from devices.fit import Curves, fit, read_csv
-from hwsim.cli import main
+from hwsim import devices
+from hwsim.devices.base import nominal
+from hwsim.devices.fit import Curves, fit, read_csv
+from hwsim.apps.cli import main
 
 RNG = np.random.default_rng(0)
 
@@ -89,7 +89,7 @@ def test_csv_and_cli(tmp_path, capsys):
     assert abs(out["parameters"]["nonlinearity_ltp"] - 1.5) < 0.1 and out["r2"] > 0.99
     assert (tmp_path / "fit.png").read_bytes()[:4] == b"\x89PNG"
     # the device file is a usable config
-    from hwsim import config
+    from hwsim.workflow import config
     cfg = config.load(str(tmp_path / "d.toml"))
     assert cfg.device_model().name == "neurosim" and abs(cfg.device_model().nonlinearity_ltp - 1.5) < 0.1
 

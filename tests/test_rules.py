@@ -9,12 +9,12 @@
 import numpy as np
 import pytest
 
-import devices
-import learning_rules as LR
-from hwsim.assembler import mlp
-from hwsim.network import Network, softmax
-from hwsim.periphery import Periphery
-from hwsim.trainer import one_hot
+from hwsim import devices
+from hwsim import learning_rules as LR
+from hwsim.hardware.assembler import mlp
+from hwsim.hardware.network import Network, softmax
+from hwsim.hardware.periphery import Periphery
+from hwsim.workflow.trainer import one_hot
 
 FINE = devices.ideal_device(dw_min=1e-5)
 
@@ -116,7 +116,7 @@ def test_enn_local_learns_from_fixed_random_heads():
 
 
 def test_dfa_svd_feedback_has_svd_structure_and_alignment_gradient():
-    from learning_rules.dfa_svd import align_grad
+    from hwsim.learning_rules.dfa_svd import align_grad
     net, r = make("dfa_svd", align_weight=0.0)
     for B, spec in zip(r.B, net.specs[:-1]):
         assert B.shape == (3, spec.out_features)
@@ -246,7 +246,7 @@ def test_rule_names_and_hyperparameters_are_checked():
 
 def test_training_on_digits_learns():
     """A short run on the ideal device learns far above chance (fixed seed; full targets: slow test)."""
-    from hwsim.experiment import run
+    from hwsim.workflow.experiment import run
     res = run("bp", "ideal", epochs=3, progress=False)
     assert res["test_accuracy"] > 0.8 and not res["diverged"]
     assert len(res["accuracy_per_epoch"]) == 3 and res["pulses"] > 0
@@ -256,7 +256,7 @@ def test_training_on_digits_learns():
 @pytest.mark.parametrize("rule, target", [("bp", 0.95), ("dfa", 0.90), ("dfa_svd", 0.90), ("bp+decor", 0.90),
                                           ("dfa+decor", 0.90), ("enn", 0.90), ("enn_local", 0.90)])
 def test_accuracy_targets_on_the_ideal_device(rule, target):
-    from hwsim.experiment import run
+    from hwsim.workflow.experiment import run
     assert run(rule, "ideal", epochs=30, progress=False)["test_accuracy"] >= target
 
 

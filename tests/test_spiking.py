@@ -4,8 +4,8 @@ import json
 import numpy as np
 import pytest
 
-from hwsim import spiking
-from hwsim.cli import main
+from hwsim.apps import spiking
+from hwsim.apps.cli import main
 
 DT = 1e-4
 

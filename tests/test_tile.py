@@ -7,11 +7,11 @@ import sys
 import numpy as np
 import pytest
 
-import devices
-from devices.rng import stream_key
-from hwsim import ir_drop
-from hwsim.periphery import Periphery, quantize
-from hwsim.tile import Tile
+from hwsim import devices
+from hwsim.devices.rng import stream_key
+from hwsim.hardware import ir_drop
+from hwsim.hardware.periphery import Periphery, quantize
+from hwsim.hardware.tile import Tile
 
 from . import reference as ref
 
@@ -214,8 +214,9 @@ def test_program_reports_the_residual_on_a_noisy_device():
 
 
 _THREADS = """
-import hashlib, numba, numpy as np, devices
-from hwsim.tile import Tile
+import hashlib, numba, numpy as np
+from hwsim import devices
+from hwsim.hardware.tile import Tile
 numba.set_num_threads({threads})
 t = Tile(40, 30, devices.get_device("soft-bounds"), random_state=5, pair="both")
 rng = np.random.default_rng(6)

@@ -10,10 +10,10 @@ import h5py
 import numpy as np
 import pytest
 
-from hwsim import config as C
-from hwsim.cli import main
-from hwsim.sweep import grid_points, parse_axis, read_store, run_grid
-from hwsim.trace import TraceError, open_trace, summary
+from hwsim.workflow import config as C
+from hwsim.apps.cli import main
+from hwsim.workflow.sweep import grid_points, parse_axis, read_store, run_grid
+from hwsim.workflow.trace import TraceError, open_trace, summary
 
 
 @pytest.mark.parametrize("sets, message", [
@@ -111,7 +111,7 @@ def test_finished_points_are_skipped_and_torn_lines_dropped(tmp_path):
 
 def test_sweep_survives_sigkill_and_resumes(tmp_path):
     out = tmp_path / "sweep"
-    cmd = [sys.executable, "-m", "hwsim.cli", "sweep", "--grid", "training.lr=0.02,0.04,0.06,0.08,0.1,0.12",
+    cmd = [sys.executable, "-m", "hwsim.apps.cli", "sweep", "--grid", "training.lr=0.02,0.04,0.06,0.08,0.1,0.12",
            "--epochs", "3", "--hidden", "32", "--device", "soft-bounds", "-o", str(out), "--quiet"]
     proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     store = out / "results.csv"
@@ -181,9 +181,9 @@ def test_trace_round_trip_of_every_documented_field(tmp_path):
 
 
 def test_read_energy_is_conductance_times_voltage_squared():
-    import devices
-    from hwsim.periphery import Periphery
-    from hwsim.tile import Tile
+    from hwsim import devices
+    from hwsim.hardware.periphery import Periphery
+    from hwsim.hardware.tile import Tile
     per = Periphery(dac_bits=0, adc_bits=0, input_scaling="none", output_noise=0.0, read_voltage=0.3)
     t = Tile(3, 4, devices.ideal_device(), per, random_state=0)
     x = np.array([[1.0, 0.0, -0.5, 0.25], [0.2, 0.2, 0.2, 0.2]])

@@ -5,7 +5,7 @@ import time
 
 import numpy as np
 
-from .datasets import Dataset
+from hwsim.workflow.datasets import Dataset
 
 
 def one_hot(y, classes):

@@ -7,12 +7,12 @@ Sections and keys (defaults in brackets):
     [network]    hidden [[32]], activation ["relu"], rank [none: full], tile_rows [256], tile_cols [256],
                  shared_basis [false], weight_fill [none]
     [device]     preset ["ideal"] — a preset, model name or "ideal"; any other key overrides that device's field
-    [periphery]  any field of hwsim.periphery.Periphery (default: ideal periphery for the ideal device,
+    [periphery]  any field of hwsim.hardware.periphery.Periphery (default: ideal periphery for the ideal device,
                  else Periphery())
     [rule]       name ["bp"] — rule with schemes ("bp+decor"); other keys are the rule's hyperparameters
     [training]   epochs [30], batch_size [32], lr [0.1]
     [trace]      path ["": no trace], snapshots ["last"], every epoch list, "all" or "last"; subsample [1.0]
-    [cost]       overrides of the cost coefficients (hwsim.cost.COEFFICIENTS)
+    [cost]       overrides of the cost coefficients (hwsim.hardware.cost.COEFFICIENTS)
 
 ``--set key.path=value`` overrides any key (``device.dw_min=0.01``, ``training.epochs=5``).
 """
@@ -22,10 +22,10 @@ import copy
 import dataclasses
 import tomllib
 
-import devices
-import learning_rules
+from hwsim import devices
+from hwsim import learning_rules
 
-from .periphery import Periphery
+from hwsim.hardware.periphery import Periphery
 
 SECTIONS = {
     "dataset": {"name": "digits", "path": ""},
@@ -166,7 +166,7 @@ def validate(raw: dict) -> Config:
 
     ds = data["dataset"]
     _known("dataset", ds, SECTIONS["dataset"])
-    from .datasets import DATASETS
+    from hwsim.workflow.datasets import DATASETS
     if ds["name"] not in DATASETS:
         raise _err("dataset.name", f"must be one of {DATASETS}, got {ds['name']!r}")
     _check_type("dataset.path", ds["path"], "str")
@@ -176,7 +176,7 @@ def validate(raw: dict) -> Config:
     if not isinstance(net["hidden"], list) or not all(isinstance(h, int) and not isinstance(h, bool) and h >= 1
                                                        for h in net["hidden"]):
         raise _err("network.hidden", f"must be a list of integers >= 1, got {net['hidden']!r}")
-    from .assembler import ACTIVATIONS
+    from hwsim.hardware.assembler import ACTIVATIONS
     if net["activation"] not in ACTIVATIONS[:3]:
         raise _err("network.activation", f"must be one of {ACTIVATIONS[:3]}, got {net['activation']!r}")
     if net["rank"] is not None:
@@ -243,7 +243,7 @@ def validate(raw: dict) -> Config:
     _check_type("trace.subsample", trace["subsample"], "num")
     _range("trace.subsample", trace["subsample"], 0, 1, strict_lo=True)
 
-    from .cost import COEFFICIENTS
+    from hwsim.hardware.cost import COEFFICIENTS
     for key, value in data["cost"].items():
         if key not in COEFFICIENTS:
             raise _err(f"cost.{key}", f"unknown coefficient; known: {', '.join(COEFFICIENTS)}")

@@ -12,13 +12,13 @@ import numbers
 
 import numpy as np
 
-from devices import DeviceModel
-from devices.base import settle_states
-from devices.rng import check_random_state, draw_key, stream_key
+from hwsim.devices import DeviceModel
+from hwsim.devices.base import settle_states
+from hwsim.devices.rng import check_random_state, draw_key, stream_key
 
-from . import ir_drop
-from .periphery import Periphery, adc, dac
-from learning_rules.pulses import PAIR_MODES, bit_lists, counted_update, pulse_trains, stochastic_update
+from hwsim.hardware import ir_drop
+from hwsim.hardware.periphery import Periphery, adc, dac
+from hwsim.learning_rules.pulses import PAIR_MODES, bit_lists, counted_update, pulse_trains, stochastic_update
 
 
 def _positive_int(name, value):
@@ -71,7 +71,7 @@ class Tile:
         self._read_rng = np.random.default_rng(int(draw_key(rng)))
         self.steps = 0
         self.reads = 0
-        # cost counters (hwsim.cost): input vectors read, conversions, Σ G·V² over reads [W], pulse slots
+        # cost counters (hwsim.hardware.cost): input vectors read, conversions, Σ G·V² over reads [W], pulse slots
         self.read_vectors = self.dac_conversions = self.adc_conversions = self.update_slots = 0
         self.read_power_sum = 0.0
         #: pulses delivered per device: [potentiation G+, depression G+, potentiation G−, depression G−]

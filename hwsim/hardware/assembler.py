@@ -21,11 +21,11 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from devices import DeviceModel
-from devices.rng import check_random_state
+from hwsim.devices import DeviceModel
+from hwsim.devices.rng import check_random_state
 
-from .periphery import Periphery
-from .tile import Tile
+from hwsim.hardware.periphery import Periphery
+from hwsim.hardware.tile import Tile
 
 ACTIVATIONS = ("relu", "sigmoid", "tanh", "linear")
 FACTORIZATIONS = ("dense", "svd", "eigen")

@@ -81,7 +81,7 @@ class TraceWriter:
 
     def write(self, history):
         import h5py
-        from .cost import network_cost
+        from hwsim.hardware.cost import network_cost
         tmp = self.path + ".tmp"
         os.makedirs(os.path.dirname(os.path.abspath(self.path)), exist_ok=True)
         with h5py.File(tmp, "w") as f:

@@ -12,8 +12,8 @@ from dataclasses import dataclass
 import numpy as np
 from numba import njit, prange
 
-from devices import validation as v
-from devices.rng import normal, subkey
+from hwsim.devices import validation as v
+from hwsim.devices.rng import normal, subkey
 
 IR_DROP_SOLVERS = ("auto", "exact", "first-order")
 INPUT_SCALINGS = ("abs-max", "none")

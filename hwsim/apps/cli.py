@@ -38,8 +38,8 @@ def _coerce(device_cls, overrides: dict) -> dict:
 
 
 def _device(name: str, sets=None):
-    import devices
-    from devices.presets import PRESETS
+    from hwsim import devices
+    from hwsim.devices.presets import PRESETS
     base = PRESETS[name].device if name in PRESETS else devices.get_device(name)   # model names and 'ideal'
 
     return base.replace(**_coerce(type(base), parse_sets(sets)))
@@ -65,8 +65,8 @@ def _nonlinearity(dev) -> str:
 
 
 def cmd_devices_list(args) -> int:
-    from devices import MODELS
-    from devices.presets import PRESETS
+    from hwsim.devices import MODELS
+    from hwsim.devices.presets import PRESETS
     rows = [(p.name, p.device.name, _levels(p.device), f"{p.device.on_off_ratio:g}", _nonlinearity(p.device),
              p.source) for p in PRESETS.values()]
     if args.json:
@@ -86,8 +86,8 @@ def cmd_devices_list(args) -> int:
 
 
 def cmd_devices_show(args) -> int:
-    from devices.presets import PRESETS
-    from devices.units import unit
+    from hwsim.devices.presets import PRESETS
+    from hwsim.devices.units import unit
     dev = _device(args.name, args.set)
     params = dev.parameters()
     if args.json:
@@ -111,7 +111,7 @@ def cmd_devices_show(args) -> int:
 
 
 def cmd_devices_curve(args) -> int:
-    from devices.response import pulse_response
+    from hwsim.devices.response import pulse_response
     dev = _device(args.name, args.set)
     w = pulse_response(dev, args.pulses, args.devices, args.seed)[1:]
     mean, std = w.mean(axis=1), w.std(axis=1)
@@ -128,9 +128,9 @@ def cmd_devices_curve(args) -> int:
 
 
 def cmd_devices_plot(args) -> int:
-    from devices.response import pulse_response
-    from . import plots
-    from devices.response import full_sweep_pulses
+    from hwsim.devices.response import pulse_response
+    from hwsim.apps import plots
+    from hwsim.devices.response import full_sweep_pulses
     curves = {}
     for name in args.names:
         dev = _device(name, args.set)
@@ -145,8 +145,8 @@ def cmd_devices_plot(args) -> int:
 
 def cmd_devices_fit(args) -> int:
     import os
-    from devices.fit import fit, read_csv
-    from . import plots
+    from hwsim.devices.fit import fit, read_csv
+    from hwsim.apps import plots
     curves = read_csv(args.data)
     res = fit(args.model, curves)
     base = os.path.splitext(args.data)[0]
@@ -168,8 +168,8 @@ def cmd_devices_fit(args) -> int:
 
 def cmd_spiking(args) -> int:
     import numpy as np
-    from . import spiking
-    from .datasets import load
+    from hwsim.apps import spiking
+    from hwsim.workflow.datasets import load
     duration = spiking.parse_time(args.duration, "--duration")
     dt = spiking.parse_time(args.dt, "--dt")
     tau = spiking.parse_time(args.tau, "--tau")
@@ -189,7 +189,7 @@ def cmd_spiking(args) -> int:
            "latency_first_correct_s": float(np.nanmedian(lat)) if np.isfinite(lat).any() else None,
            "never_correct_fraction": float(np.mean(np.isnan(lat))), "simulation_wall_s": res["sim_wall_s"]}
     if args.plot:
-        from . import plots
+        from hwsim.apps import plots
         times = np.linspace(duration / 50, duration, 50)
         png = args.plot if isinstance(args.plot, str) else args.trace.rsplit(".", 1)[0] + "_spiking.png"
         plots.spiking_figure(res, times, spiking.accuracy_over_time(res, y, times), analog, png)
@@ -224,8 +224,8 @@ def _hidden(text: str) -> tuple:
 
 def _config_from_args(args):
     """The config file (if any), then the flags given, then --set: later wins."""
-    from . import config as config_mod
-    from .experiment import resolve_bare
+    from hwsim.workflow import config as config_mod
+    from hwsim.workflow.experiment import resolve_bare
     sets = {}
     flag_keys = {"rule": "rule.name", "device": "device.preset", "activation": "network.activation",
                  "epochs": "training.epochs", "batch_size": "training.batch_size", "lr": "training.lr",
@@ -247,7 +247,7 @@ def _config_from_args(args):
 
 def cmd_train(args) -> int:
     import os
-    from .experiment import run_config
+    from hwsim.workflow.experiment import run_config
     cfg = _config_from_args(args)
     trace = args.trace or (os.path.join(args.out, "trace.h5") if args.out else None)
     res = run_config(cfg, trace, progress=not (args.json or args.quiet))
@@ -275,7 +275,7 @@ def cmd_config_show(args) -> int:
 
 
 def _grid_run(args, points, label_keys, plot):
-    from .sweep import run_grid
+    from hwsim.workflow.sweep import run_grid
     cfg = _config_from_args(args)
     rows = run_grid(cfg.to_dict(), points, args.out, args.workers, args.scheduler,
                     progress=not (args.json or args.quiet), label_keys=label_keys)
@@ -292,7 +292,7 @@ def _grid_run(args, points, label_keys, plot):
 
 
 def cmd_compare(args) -> int:
-    from . import plots
+    from hwsim.apps import plots
     rules = [r for r in args.rules.split(",") if r]
     devs = [d for d in args.devices.split(",") if d]
     if not rules or not devs:
@@ -302,8 +302,8 @@ def cmd_compare(args) -> int:
 
 
 def cmd_sweep(args) -> int:
-    from . import plots
-    from .sweep import grid_points, parse_axis
+    from hwsim.apps import plots
+    from hwsim.workflow.sweep import grid_points, parse_axis
     if not args.grid:
         raise UsageError("sweep needs at least one --grid key.path=values")
     axes = [parse_axis(g) for g in args.grid]
@@ -311,7 +311,7 @@ def cmd_sweep(args) -> int:
 
 
 def cmd_inspect(args) -> int:
-    from .trace import summary
+    from hwsim.workflow.trace import summary
     s = summary(args.trace)
     if args.json:
         print(json.dumps(s, default=str))
@@ -327,7 +327,7 @@ def cmd_inspect(args) -> int:
 
 
 def cmd_plot(args) -> int:
-    from . import plots
+    from hwsim.apps import plots
     out = args.output or args.trace.rsplit(".", 1)[0] + f"_{args.what}.png"
     plots.trace_figure(args.trace, args.what, out)
     print(f"wrote {out}")
@@ -335,7 +335,7 @@ def cmd_plot(args) -> int:
 
 
 def cmd_map(args) -> int:
-    from .assembler import map_report, mlp
+    from hwsim.hardware.assembler import map_report, mlp
     with open(args.config, "rb") as f:
         try:
             cfg = tomllib.load(f)

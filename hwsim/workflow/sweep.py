@@ -21,7 +21,7 @@ import os
 
 import numpy as np
 
-from . import config as config_mod
+from hwsim.workflow import config as config_mod
 
 METRICS = ("test_accuracy", "best_accuracy", "epochs_run", "diverged", "pulses", "energy_J", "write_energy_J",
            "wall_s", "trainable_parameters", "trace")
@@ -45,7 +45,7 @@ def parse_axis(spec: str) -> tuple[str, list]:
         if count < 1:
             raise ValueError(f"--grid {key}: count must be >= 1, got {count}")
         return key, [float(v) for v in np.linspace(start, stop, count)]
-    from .cli import parse_value
+    from hwsim.apps.cli import parse_value
     return key, [parse_value(v.strip()) for v in values.split(",") if v.strip()]
 
 
@@ -90,7 +90,7 @@ def _append(path, fields, row):
 
 def _run_point(cfg_dict, trace_path):
     """Worker side: validate the config again (workers are separate processes) and run it."""
-    from .experiment import run_config
+    from hwsim.workflow.experiment import run_config
     cfg = config_mod.validate(cfg_dict)
     res = run_config(cfg, trace_path, progress=False)
     acc = res["accuracy_per_epoch"]

@@ -137,7 +137,7 @@ _METRIC_KEYS = ("test_accuracy", "best_accuracy", "epochs_run", "diverged", "pul
 def trace_figure(path, what, out):
     """From a trace: 'curves' (loss and accuracy per epoch), 'conductance' (histograms of G+ and G− at the
     last snapshot), 'pulses' (cumulative pulses per device: endurance)."""
-    from .trace import open_trace
+    from hwsim.workflow.trace import open_trace
     plt = _pyplot()
     with open_trace(path) as f:
         fig, axes = plt.subplots(1, 2, figsize=(10, 3.8))

@@ -4,14 +4,14 @@ from __future__ import annotations
 
 import time
 
-import learning_rules
+from hwsim import learning_rules
 
-from . import config as config_mod
-from .assembler import mlp
-from .cost import coefficients, network_cost
-from .datasets import load
-from .network import Network
-from .trainer import train
+from hwsim.workflow import config as config_mod
+from hwsim.hardware.assembler import mlp
+from hwsim.hardware.cost import coefficients, network_cost
+from hwsim.workflow.datasets import load
+from hwsim.hardware.network import Network
+from hwsim.workflow.trainer import train
 
 
 def run_config(cfg: config_mod.Config, trace_path: str | None = None, progress: bool = True, data=None) -> dict:
@@ -32,7 +32,7 @@ def run_config(cfg: config_mod.Config, trace_path: str | None = None, progress: 
     trace_path = trace_path or cfg.trace["path"] or None
     writer = None
     if trace_path:
-        from .trace import TraceWriter
+        from hwsim.workflow.trace import TraceWriter
         writer = TraceWriter(trace_path, cfg, net, coeff, tr["epochs"], cfg.seed)
     t0 = time.perf_counter()
     hist = train(net, learner, data, tr["epochs"], tr["batch_size"], random_state=cfg.seed, progress=progress,
@@ -78,9 +78,9 @@ def resolve_bare(device_name: str, sets: dict) -> dict:
     """Bare ``--set`` keys → key paths: the device's field, else the periphery's, else a rule key."""
     import dataclasses
 
-    import devices
+    from hwsim import devices
 
-    from .periphery import Periphery
+    from hwsim.hardware.periphery import Periphery
     dev_fields = {f.name for f in dataclasses.fields(devices.get_device(device_name))}
     per_fields = {f.name for f in dataclasses.fields(Periphery)}
     out = {}

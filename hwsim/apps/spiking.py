@@ -65,8 +65,8 @@ class SpikingNet:
 
 def from_trace(path) -> tuple["SpikingNet", object]:
     """The dense ReLU network stored in a trace (last conductance snapshot) and its config."""
-    from . import config as config_mod
-    from .trace import TraceError, open_trace
+    from hwsim.workflow import config as config_mod
+    from hwsim.workflow.trace import TraceError, open_trace
     with open_trace(path) as f:
         cfg = config_mod.loads(f["config"]["toml"][()].decode())
         layers = sorted((n for n in f["layers"] if n.startswith("W")), key=lambda n: int(n[1:]))

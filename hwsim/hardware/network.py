@@ -2,18 +2,18 @@
 signals for the rules, float views for references.
 
 Every layer computes a = W·x̃ + b, h = f(a), with x̃ = R·x when the layer has a decorrelation matrix R
-(on its own tiles) and W in the layer's factorised form (``hwsim.assembler``). Rules (``learning_rules``)
+(on its own tiles) and W in the layer's factorised form (``hwsim.hardware.assembler``). Rules (``learning_rules``)
 never touch tiles: they ask a layer for its ``signals`` and hand them back to ``apply``.
 """
 from __future__ import annotations
 
 import numpy as np
 
-from devices import DeviceModel
-from devices.rng import check_random_state
+from hwsim.devices import DeviceModel
+from hwsim.devices.rng import check_random_state
 
-from .assembler import LayerSpec, TiledMatrix, logical_matrices
-from .periphery import Periphery
+from hwsim.hardware.assembler import LayerSpec, TiledMatrix, logical_matrices
+from hwsim.hardware.periphery import Periphery
 
 
 def activate(a, kind):

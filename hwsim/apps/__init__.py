@@ -1,0 +1,1 @@
+"""Applications: the hwsim command line, figures, and spiking deployment with brian2."""

@@ -1,0 +1,1 @@
+"""Workflows: run configs, seed trees, datasets, training, experiments, sweeps and HDF5 traces."""
