@@ -184,7 +184,7 @@ def stochastic_update(tile, x, d, lr, bl, key):
     from hwsim.devices.rng import stream_key
     pp, pm = tile.params_plus, tile.params_minus
     x_max, d_max = np.abs(x).max(), np.abs(d).max()
-    gain = lr / (bl * tile.dw_nominal)
+    gain = lr / (bl * tile.dw_pair)
     cx, cd = np.sqrt(gain * d_max / x_max), np.sqrt(gain * x_max / d_max)
     cbits, cneg = pulse_trains(x, cx, bl, stream_key(key, 1))
     rbits, rneg = pulse_trains(d, cd, bl, stream_key(key, 0))

@@ -38,21 +38,38 @@ def test_stochastic_update_equals_numpy_reference(pair, device):
     assert tile.pulse_counts.sum() > 0
 
 
-def test_mean_stochastic_update_is_the_sgd_step():
-    """Ideal constant step: E[ΔW] = −lr·dᵀx. Pulses per cell are a sum of independent Bernoulli
-    coincidences, so over K updates the error of the mean is ≲ sqrt(E[n]) pulses; tolerance 5σ."""
+@pytest.mark.parametrize("pair", ["plus", "unidirectional", "both"])
+def test_mean_stochastic_update_is_the_sgd_step(pair):
+    """Ideal constant step, every pair mode: E[ΔW] = −lr·dᵀx. A coincidence moves W by dw_pair (dw, or 2·dw
+    when both devices of the pair move), so a cell sees n ~ lr·|d·x|/dw_pair coincidences per update, a sum of
+    independent Bernoulli draws: over K updates the error of the mean is ≲ sqrt(E[n])·dw_pair; tolerance 5σ.
+    Devices fired: n per coincidence, 2n in "both"."""
     rng = np.random.default_rng(0)
     x = rng.uniform(0, 1, (4, 12))
     d = rng.uniform(-1, 1, (4, 10))
-    lr, K, dw = 0.002, 400, IDEAL_DEVICE.dw_min
-    tile = Tile(10, 12, IDEAL_DEVICE, Periphery.ideal(), random_state=1)
+    lr, K = 0.002, 400
+    tile = Tile(10, 12, IDEAL_DEVICE, Periphery.ideal(), random_state=1, pair=pair)
+    W0 = tile.get_weights()
+    dw_pair = IDEAL_DEVICE.dw_min * (2 if pair == "both" else 1)
     for _ in range(K):
         tile.update(x, d, lr)
     want = -K * lr * d.T @ x
-    expected_pulses = K * lr * np.abs(d).T @ np.abs(x) / dw
-    sigma = np.sqrt(expected_pulses) * dw
-    assert np.all(np.abs(tile.get_weights() - want) < 5 * sigma + 1e-12)
-    assert abs(tile.pulse_counts.sum() - expected_pulses.sum()) < 5 * np.sqrt(expected_pulses.sum())
+    coincidences = K * lr * np.abs(d).T @ np.abs(x) / dw_pair
+    sigma = np.sqrt(coincidences) * dw_pair
+    assert np.all(np.abs(tile.get_weights() - W0 - want) < 5 * sigma + 1e-12)
+    fired = coincidences.sum() * (2 if pair == "both" else 1)
+    assert abs(tile.pulse_counts.sum() - fired) < 5 * np.sqrt(fired) * (2 if pair == "both" else 1)
+
+
+@pytest.mark.parametrize("pair", ["plus", "unidirectional", "both"])
+def test_update_delta_writes_the_requested_change_in_every_pair_mode(pair):
+    tile = Tile(2, 2, IDEAL_DEVICE, Periphery.ideal(), random_state=0, pair=pair)
+    W0 = tile.get_weights()
+    k = 2 if pair == "both" else 1
+    delta = np.array([[3e-4, -6e-4], [0.0, 2e-3]]) * k
+    fired = tile.update_delta(delta, max_pulses=50)
+    np.testing.assert_allclose(tile.get_weights() - W0, delta, atol=1e-12)
+    assert fired == int(round(np.abs(delta).sum() / 1e-4))       # devices pulsed, each moving W by dw
 
 
 def test_pair_modes_route_pulses():

@@ -76,7 +76,10 @@ class Tile:
         self.read_power_sum = 0.0
         #: pulses delivered per device: [potentiation G+, depression G+, potentiation G−, depression G−]
         self.pulse_counts = np.zeros((4, rows, cols), np.int64)
+        #: weight change of one pulse on the nominal device at w = 0
         self.dw_nominal = device.nominal_step()
+        #: weight change of one coincidence: in "both" mode G+ and G− each take a pulse, so W moves 2·dw
+        self.dw_pair = self.dw_nominal * (2 if pair == "both" else 1)
         self._w32 = None
         self._solvers = None
         self._gsum = None
@@ -236,7 +239,7 @@ class Tile:
         x_max, d_max = float(np.abs(x).max(initial=0)), float(np.abs(d).max(initial=0))
         if lr == 0 or x_max == 0 or d_max == 0:
             return {"pulses": 0, "saturated": 0.0}
-        gain = lr / (bl * self.dw_nominal)                   # c_x·c_d
+        gain = lr / (bl * self.dw_pair)                      # c_x·c_d
         c_x = np.sqrt(gain * d_max / x_max)
         c_d = np.sqrt(gain * x_max / d_max)
         key = self._step_key()
@@ -276,7 +279,7 @@ class Tile:
         if rounding not in ("nearest", "stochastic"):
             raise ValueError(f"rounding must be 'nearest' or 'stochastic', got {rounding!r}")
         dW = self._check_matrix("delta_w", delta_w, (self.rows, self.cols))
-        ratio = dW / self.dw_nominal
+        ratio = dW / self.dw_pair
         if rounding == "nearest":
             n = np.rint(ratio)
         else:
@@ -299,7 +302,7 @@ class Tile:
         _positive_int("max_iterations", max_iterations)
         target = self._check_matrix("W", W, (self.rows, self.cols))
         sel = np.ones(target.shape, bool) if mask is None else np.asarray(mask, bool)
-        dw = self.dw_nominal
+        dw = self.dw_pair
         step = np.full(target.shape, dw)
         spent, it = 0, 0
         read = self.read_weights()
