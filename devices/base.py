@@ -17,7 +17,7 @@ import numpy as np
 
 from . import kernels as K
 from . import validation as v
-from .rng import check_random_state, draw_key
+from .rng import check_random_state, kernel_key
 
 
 @dataclass(frozen=True)
@@ -203,8 +203,31 @@ class DeviceModel:
             raise ValueError(f"n_pulses of shape {n.shape} does not broadcast to the device array shape "
                              f"{params.shape}") from None
         K.apply_pulses(params.model_id, params.n_states, params.values, params.consts, w.reshape(-1),
-                       counts, draw_key(random_state))
+                       counts, kernel_key(random_state))
         return w
+
+    def siemens_per_weight(self) -> float:
+        """Conductance of one weight unit [S]: (g_max − g_min)/(w_max − w_min) of the nominal map."""
+        return (self.g_max - self.g_min) / (self.w_max - self.w_min)
+
+    def full_sweep_pulses(self) -> int:
+        """Pulses that take the nominal device from w_min to w_max at its step at w = 0."""
+        return max(1, int(np.ceil((self.w_max - self.w_min) / self.nominal_step())))
+
+    def levels_label(self) -> str:
+        """Levels for tables: n_states, or ~ range/step for continuous devices."""
+        if self.n_states:
+            return str(self.n_states)
+        return f"~{(self.w_max - self.w_min) / self.nominal_step():.0f}"
+
+    def nonlinearity_label(self) -> str:
+        """A short description of the response's shape for tables."""
+        raise NotImplementedError
+
+    def unit(self, field: str) -> str:
+        """Unit of a field, for display."""
+        from .units import UNITS
+        return UNITS.get(field, "")
 
     def conductance(self, w) -> np.ndarray:
         """Conductance [S] of states ``w`` (the linear map of the nominal range onto [g_min, g_max])."""

@@ -126,6 +126,19 @@ class NeuroSim(DeviceModel):
     def _kernel_states(self) -> int:
         return 0            # levels are the curve's own points
 
+    def full_sweep_pulses(self) -> int:
+        return max(self.pmax)
+
+    def levels_label(self) -> str:
+        p_ltp, p_ltd = self.pmax
+        return f"{p_ltp}" if p_ltp == p_ltd else f"{p_ltp}/{p_ltd}"
+
+    def nonlinearity_label(self) -> str:
+        return f"NL {self.nonlinearity_ltp:g}/{self.nonlinearity_ltd:g}"
+
+    def unit(self, field: str) -> str:
+        return "pulses G_min→G_max" if field == "n_states" else super().unit(field)
+
     def _c2c(self) -> float:
         return self.c2c_std
 
@@ -216,6 +229,9 @@ class Piecewise(DeviceModel):
         if self.on_off_ratio is None and g_all and min(g_all) > 0:
             object.__setattr__(self, "on_off_ratio", max(g_all) / min(g_all))
         super().__post_init__()
+
+    def nonlinearity_label(self) -> str:
+        return "measured table"
 
     def _check(self) -> None:
         self._check_table("up", self.pulses_up, self.conductance_up, +1, required=True)

@@ -139,7 +139,6 @@ class FitResult:
         return "\n".join(lines)
 
     def to_toml(self) -> str:
-        from .units import unit
         lines = ["# fitted by hwsim devices fit", "[device]", f'preset = "{self.model.name}"']
         for k, v in self.model.parameters().items():
             if isinstance(v, tuple):
@@ -150,7 +149,7 @@ class FitResult:
                 v = str(int(v))
             else:
                 v = repr(float(v))
-            u = unit(self.model, k)
+            u = self.model.unit(k)
             lines.append(f"{k} = {v}" + (f"   # {u}" if u else ""))
         return "\n".join(lines) + "\n"
 

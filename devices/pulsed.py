@@ -78,6 +78,9 @@ class ConstantStep(PulsedModel):
     name: ClassVar[str] = "constant-step"
     model_id: ClassVar[int] = K.CONSTANT
 
+    def nonlinearity_label(self) -> str:
+        return "linear"
+
     def expected(self, n, sign, w0=0.0):
         s_up, s_down = self.nominal_scales()
         k = np.arange(n + 1)
@@ -99,6 +102,9 @@ class LinearStep(PulsedModel):
     name: ClassVar[str] = "linear-step"
     model_id: ClassVar[int] = K.LINEAR
     extra_rows: ClassVar[dict] = {"slope_up": K.P0, "slope_down": K.P1}
+
+    def nonlinearity_label(self) -> str:
+        return f"γ {self.gamma_up:g}/{self.gamma_down:g}"
 
     gamma_up: float = 0.0
     gamma_down: float = 0.0
@@ -162,6 +168,9 @@ class SoftBounds(LinearStep):
     gamma_down_dtod: float = 0.0
     mean_bound_reference: bool = False
 
+    def nonlinearity_label(self) -> str:
+        return "soft bounds"
+
     def _check(self) -> None:
         fixed = {"gamma_up": 1.0, "gamma_down": 1.0, "gamma_up_dtod": 0.0, "gamma_down_dtod": 0.0,
                  "mean_bound_reference": False}
@@ -186,6 +195,9 @@ class ExpStep(PulsedModel):
 
     name: ClassVar[str] = "exp-step"
     model_id: ClassVar[int] = K.EXP
+
+    def nonlinearity_label(self) -> str:
+        return "exponential"
 
     A_up: float = 0.00081
     A_down: float = 0.36833
@@ -261,6 +273,9 @@ class PowStep(PulsedModel):
     name: ClassVar[str] = "pow-step"
     model_id: ClassVar[int] = K.POW
     extra_rows: ClassVar[dict] = {"gamma_up": K.P0, "gamma_down": K.P1}
+
+    def nonlinearity_label(self) -> str:
+        return f"power γ {self.pow_gamma:g}"
 
     pow_gamma: float = 1.0
     pow_gamma_dtod: float = 0.1

@@ -7,13 +7,6 @@ from .base import DeviceModel
 from .rng import check_random_state
 
 
-def full_sweep_pulses(device: DeviceModel) -> int:
-    """Pulses that take the nominal device from w_min to w_max at its step at w = 0 (NeuroSim: n_states)."""
-    if device.name == "neurosim":
-        return max(device.pmax)
-    return max(1, int(np.ceil((device.w_max - device.w_min) / device.nominal_step())))
-
-
 def pulse_response(device: DeviceModel, pulses: int = 200, n_devices: int = 256, random_state=None) -> np.ndarray:
     """Weights of ``n_devices`` sampled devices, starting at weight 0, after each of ``pulses`` potentiation
     then ``pulses`` depression pulses: array (2·pulses + 1, n_devices), row 0 the initial state."""

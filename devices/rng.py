@@ -23,23 +23,52 @@ _M2 = uint64(0x94D049BB133111EB)
 _INV_2_53 = 1.0 / 9007199254740992.0
 
 
-def check_random_state(random_state) -> np.random.Generator:
-    """Turn ``None`` / int / ``numpy.random.Generator`` into a Generator (scikit-learn's convention)."""
+# The seed tree: every random stream of a run is a named child of one SeedSequence (nengo-style per-object
+# seeds). A child is addressed, not spawned in order, so it does not depend on which streams were drawn
+# before it: SeedSequence(entropy, spawn_key=parent.spawn_key + (stream, index…)).
+STREAMS = ("devices", "pulses", "reads", "rounding", "weights", "rule", "data", "trace", "tile", "validation",
+           "programming")
+
+
+def as_seed_sequence(random_state) -> np.random.SeedSequence:
+    """``random_state`` (None, int >= 0, SeedSequence or Generator) as a SeedSequence. A Generator is advanced
+    by one draw (its state decides the result, as with any other draw)."""
     if random_state is None:
-        return np.random.default_rng()
-    if isinstance(random_state, np.random.Generator):
+        return np.random.SeedSequence()
+    if isinstance(random_state, np.random.SeedSequence):
         return random_state
+    if isinstance(random_state, np.random.Generator):
+        return np.random.SeedSequence(int(random_state.integers(0, 2**63)))
     if isinstance(random_state, (int, np.integer)) and not isinstance(random_state, bool):
         if random_state < 0:
             raise ValueError(f"random_state must be >= 0, got {random_state}")
-        return np.random.default_rng(int(random_state))
-    raise ValueError(f"random_state must be None, an int >= 0 or a numpy Generator, got {random_state!r}")
+        return np.random.SeedSequence(int(random_state))
+    raise ValueError("random_state must be None, an int >= 0, a numpy SeedSequence or a numpy Generator, got "
+                     f"{random_state!r}")
 
 
-def draw_key(random_state) -> np.uint64:
-    """A 64-bit kernel key drawn from ``random_state`` (advances a Generator, like any other draw)."""
-    rng = check_random_state(random_state)
-    return np.uint64(rng.integers(0, 2**63, dtype=np.int64))
+def child(seq: np.random.SeedSequence, stream: str, *index: int) -> np.random.SeedSequence:
+    """The child ``stream`` (a name of ``STREAMS``), optionally indexed (e.g. by tile id), of ``seq``."""
+    if stream not in STREAMS:
+        raise ValueError(f"unknown random stream {stream!r}; streams: {', '.join(STREAMS)}")
+    return np.random.SeedSequence(seq.entropy, spawn_key=tuple(seq.spawn_key) + (STREAMS.index(stream),
+                                                                              *(int(i) for i in index)))
+
+
+def check_random_state(random_state) -> np.random.Generator:
+    """Turn None / int / SeedSequence / Generator into a Generator (scikit-learn's convention; a Generator is
+    used as it is)."""
+    if isinstance(random_state, np.random.Generator):
+        return random_state
+    return np.random.default_rng(as_seed_sequence(random_state))
+
+
+def kernel_key(random_state) -> np.uint64:
+    """A 64-bit key for the counter-based kernels: the first word of a SeedSequence's state, or one draw of
+    a Generator."""
+    if isinstance(random_state, np.random.Generator):
+        return np.uint64(random_state.integers(0, 2**63, dtype=np.int64))
+    return np.uint64(as_seed_sequence(random_state).generate_state(1, np.uint64)[0])
 
 
 @njit(cache=True, inline="always")

@@ -13,8 +13,3 @@ UNITS = {
     "dw_min_std_slope": "relative", "pow_gamma_dtod": "relative", "pow_up_down_dtod": "absolute",
 }
 
-
-def unit(model, field: str) -> str:
-    if field == "n_states" and model.name == "neurosim":
-        return "pulses G_min→G_max"
-    return UNITS.get(field, "")

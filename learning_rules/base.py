@@ -1,21 +1,38 @@
-"""The rule registry, the base class and composition by '+'.
+"""The rule registry, the base classes and composition by '+'.
 
 A rule holds its own state (feedback matrices, heads …), computes per-layer learning signals in NumPy from
-what the layers cached in the forward pass, and hands them back to the layers, which pulse them into their
-tiles through the kernels in ``learning_rules.pulses``. Rules use only the layer interface (``forward``,
-``signals``, ``apply``, ``dact``, ``matrices``, ``digital``, ``cache``) and never import hwsim.
+what the layers cached in the forward pass, and hands them back to the layers as update requests, which the
+hardware pulses into its tiles. Rules see the hardware only through ``learning_rules.interface`` (layers,
+matrices, update parameters) and never import it.
+
+Every hyperparameter is declared with its default and its constraint (``Param``), so ``--set rule.X=…`` is
+checked with the allowed range before anything runs.
 
 Names: a base rule, optionally followed by schemes joined with '+': ``bp``, ``dfa+decor``,
 ``bp+unidirectional``, ``dfa+decor+unidirectional``.
 """
 from __future__ import annotations
 
-import numbers
+from dataclasses import dataclass
 
 import numpy as np
 
+from hwsim.devices import validation as v
+from hwsim.devices.rng import check_random_state
+
+from .interface import UpdateParameters
+
 RULES: dict[str, type] = {}
 SCHEMES: dict[str, type] = {}
+
+
+@dataclass(frozen=True)
+class Param:
+    """A hyperparameter: default, constraint, one line of meaning."""
+
+    default: object
+    constraint: v.Constraint
+    doc: str = ""
 
 
 def _register(table: dict, name: str):
@@ -53,43 +70,53 @@ def parse(name: str) -> tuple[str, list[str]]:
 
 
 def requirements(name: str) -> dict:
-    """What the network must provide for this rule: factorization, decorrelate, pair."""
+    """What the network must provide for this rule: factorization, center, decorrelate, pair."""
     base, schemes = parse(name)
-    req = {"factorization": RULES[base].factorization, "decorrelate": False, "pair": "plus"}
+    req = {"factorization": RULES[base].factorization, "center": False, "decorrelate": False, "pair": "plus"}
     for s in schemes:
         req.update(SCHEMES[s].requires)
     return req
 
 
-def build(name: str, network, lr: float, random_state=None, **hyper) -> "Rule":
-    """The rule ``name`` (with its schemes) for ``network``; ``hyper`` are hyperparameters of the rule or
-    its schemes (unknown ones are an error)."""
+def hyperparameters(name: str) -> dict[str, Param]:
+    """Every hyperparameter of the rule and its schemes, by name."""
     base, schemes = parse(name)
-    if isinstance(lr, bool) or not isinstance(lr, numbers.Real) or not (np.isfinite(lr) and lr > 0):
-        raise ValueError(f"lr must be a finite number > 0, got {lr!r}")
-    lr = float(lr)
-    known = set(RULES[base].defaults)
+    out = dict(RULES[base].params)
     for s in schemes:
-        known |= set(SCHEMES[s].defaults)
-    for key in hyper:
+        out.update(SCHEMES[s].params)
+    return out
+
+
+def check_hyperparameters(name: str, given: dict) -> dict:
+    """``given`` checked against the declared constraints (unknown names and bad values are errors naming the
+    parameter and its range), completed with the defaults."""
+    known = hyperparameters(name)
+    out = {}
+    for key, value in given.items():
         if key not in known:
-            raise ValueError(f"unknown hyperparameter {key!r} for rule {name!r}; known: {', '.join(sorted(known)) or 'none'}")
-    # a stream of its own: seeded like the network, the rule's draws would repeat the device sampling's
-    rng = random_state if isinstance(random_state, np.random.Generator) else \
-        np.random.default_rng(None if random_state is None else [int(random_state), 0x52554C45])
-    rule = RULES[base](network, lr, rng, **{k: v for k, v in hyper.items() if k in RULES[base].defaults})
-    rule.schemes = [SCHEMES[s](network, lr, rng, **{k: v for k, v in hyper.items() if k in SCHEMES[s].defaults})
+            raise ValueError(f"{key} is not a hyperparameter of rule {name!r}; known: "
+                             f"{', '.join(sorted(known)) or 'none'}")
+        out[key] = v.check(key, value, known[key].constraint)
+    return {k: out.get(k, p.default) for k, p in known.items()}
+
+
+def build(name: str, network, lr: float, random_state=None, update: UpdateParameters | None = None,
+          **hyper) -> "Rule":
+    """The rule ``name`` (with its schemes) for ``network``; ``hyper`` are hyperparameters of the rule or its
+    schemes (checked), ``update`` how its updates become pulses, ``random_state`` its own random stream (None,
+    int, SeedSequence or Generator)."""
+    base, schemes = parse(name)
+    lr = v.check("lr", lr, v.Real(0.0, lo_open=True))
+    update = update or UpdateParameters()
+    if not isinstance(update, UpdateParameters):
+        raise ValueError(f"update must be an UpdateParameters, got {update!r}")
+    values = check_hyperparameters(name, hyper)
+    rng = check_random_state(random_state)
+    rule = RULES[base](network, lr, rng, update, **{k: values[k] for k in RULES[base].params})
+    rule.schemes = [SCHEMES[s](network, lr, rng, update, **{k: values[k] for k in SCHEMES[s].params})
                     for s in schemes]
     rule.full_name = name
     return rule
-
-
-def _hyper(obj, defaults, given):
-    params = dict(defaults)
-    params.update(given)
-    for key, value in params.items():
-        setattr(obj, key, value)
-    return params
 
 
 def cross_entropy(logits, y_onehot):
@@ -101,25 +128,33 @@ def cross_entropy(logits, y_onehot):
     return loss, (np.exp(logp) - y_onehot) / len(logits)
 
 
-class Rule:
+class _Configurable:
+    params: dict = {}
+
+    def __init__(self, network, lr, rng, update, **hyper):
+        self.lr, self.rng, self.update = float(lr), rng, update
+        self.hyper = {k: hyper.get(k, p.default) for k, p in self.params.items()}
+        for key, value in self.hyper.items():
+            setattr(self, key, value)
+        self.steps = 0
+
+
+class Rule(_Configurable):
     """Base of the learning rules.
 
-    Subclasses implement ``deltas(network, y)`` after a forward pass: per layer, the error ∂L/∂a it learns
-    from and whether it needs the layer's input gradient. The base class turns them into signals, applies
-    them (``step``) or returns their ideal float ΔW (``update_float``).
+    Subclasses implement ``layer_signals(network, e, y)`` after a forward pass: per layer, the update
+    requests and digital gradients it learns from. The base class applies them (``step``) or returns their
+    ideal float ΔW (``update_float``); ``apply_signal`` and ``transform_delta`` are the hooks for rules whose
+    updates are not plain pulsed outer products.
     """
 
     name = ""
     factorization = None          # required layer form, or None for any
-    defaults: dict = {}
 
-    def __init__(self, network, lr, rng, **hyper):
-        self.lr = float(lr)
-        self.rng = rng
-        self.hyper = _hyper(self, self.defaults, hyper)
+    def __init__(self, network, lr, rng, update, **hyper):
+        super().__init__(network, lr, rng, update, **hyper)
         self.schemes = []
         self.full_name = self.name
-        self.steps = 0
         req = self.factorization
         if req and any(spec.factorization != req for spec in network.specs):
             raise ValueError(f"rule {self.name!r} needs every layer in factorization {req!r}")
@@ -139,6 +174,14 @@ class Rule:
     def layer_signals(self, network, e, y):
         raise NotImplementedError
 
+    def apply_signal(self, layer, signal, batch: int) -> int:
+        """Apply one update request to its matrix; default: a pulsed outer-product update."""
+        return layer.matrices[signal.role].pulsed_update(signal.x, signal.d, self.lr, self.update)
+
+    def transform_delta(self, layer, signal, delta):
+        """The float ΔM this rule applies for a request (default: the request's own −lr·dᵀx)."""
+        return delta
+
     def step(self, network, x, y) -> dict:
         """One training step on batch (x, y one-hot): returns loss and pulses."""
         loss, per_layer = self.collect(network, x, y)
@@ -146,8 +189,16 @@ class Rule:
             return {"loss": loss, "pulses": 0}
         pulses = 0
         for layer, (signals, digital) in zip(network.layers, per_layer):
-            pulses += layer.apply(signals, digital, self.lr, self.bl)
-        return self.finish_step(network, {"loss": loss, "pulses": pulses})
+            for s in signals:
+                pulses += self.apply_signal(layer, s, len(x))
+            for key, g in digital.items():        # SGD in the digital periphery
+                layer.digital[key] -= self.lr * g
+        stats = {"loss": loss, "pulses": pulses}
+        self.after_updates(network, stats)
+        return self.finish_step(network, stats)
+
+    def after_updates(self, network, stats) -> None:
+        """Rule-specific work after the updates of a step (e.g. orthogonality corrections)."""
 
     def finish_step(self, network, stats) -> dict:
         """After a rule's own updates: run the schemes, count their pulses, advance the step counter."""
@@ -165,40 +216,28 @@ class Rule:
         out = {}
         for layer, (signals, _) in zip(network.layers, per_layer):
             for s in signals:
-                name = layer.matrices[s.name].name
-                out[name] = out.get(name, 0) + s.delta(self.lr)
+                name = layer.matrices[s.role].name
+                out[name] = out.get(name, 0) + self.transform_delta(layer, s, s.delta(self.lr))
         return out
 
-    bl = 31
 
-
-class Scheme:
-    """An update scheme composed after a rule with '+'."""
+class Scheme(_Configurable):
+    """An update scheme composed after a rule with '+': ``requires`` what the network must build for it,
+    ``after_step`` runs after every step of the rule."""
 
     name = ""
     requires: dict = {}
-    defaults: dict = {}
-
-    def __init__(self, network, lr, rng, **hyper):
-        self.lr = lr
-        self.rng = rng
-        self.hyper = _hyper(self, self.defaults, hyper)
-        self.steps = 0
 
     def after_step(self, network, rule) -> dict:
         return {}
 
 
-def orthogonality_step(matrix, lr, weight, rows_orthonormal=False, r=None) -> int:
+def orthogonality_step(matrix, lr, weight, update: UpdateParameters, rows_orthonormal=False) -> int:
     """One gradient step of weight·‖MᵀM − I‖²_F on an analog matrix M (columns orthonormal; rows if
-    ``rows_orthonormal``; only the first r columns when given): ΔM = −lr·weight·4·M(MᵀM − I), computed
-    from a read-back of M and applied as counted pulses. Returns the pulses fired."""
-    M = matrix.get_weights()
+    ``rows_orthonormal``): ΔM = −lr·weight·4·M(MᵀM − I), computed from a read-back of M and applied as a
+    counted update. Returns the pulses fired."""
+    M = matrix.read_back()
     if rows_orthonormal:
         M = M.T
-    cols = M.shape[1] if r is None else r
-    A = M[:, :cols]
-    grad = np.zeros_like(M)
-    grad[:, :cols] = 4.0 * A @ (A.T @ A - np.eye(cols))
-    delta = -lr * weight * grad
-    return matrix.update_delta(delta.T if rows_orthonormal else delta, rounding="stochastic")
+    delta = -lr * weight * 4.0 * M @ (M.T @ M - np.eye(M.shape[1]))
+    return matrix.counted_update(delta.T if rows_orthonormal else delta, update)

@@ -24,7 +24,5 @@ def backprop_signals(network, e):
 
 @register_rule("bp")
 class Backprop(Rule):
-    defaults = {}
-
     def layer_signals(self, network, e, y):
         return backprop_signals(network, e)

@@ -16,28 +16,31 @@ from __future__ import annotations
 
 import numpy as np
 
-from .base import Scheme, register_scheme
+from hwsim.devices import validation as v
+
+from .base import Param, Scheme, register_scheme
 
 
 @register_scheme("decor")
 class Decorrelation(Scheme):
-    requires = {"decorrelate": True}
-    defaults = {"decor_lr": 1e-3, "decor_kappa": 0.0, "decor_momentum": 0.99}
+    requires = {"center": True, "decorrelate": True}
+    params = {
+        "decor_lr": Param(1e-3, v.Real(0.0, 10.0, lo_open=True), "η_d, learning rate of R"),
+        "decor_kappa": Param(0.0, v.Real(0.0, 1.0), "κ: 0 decorrelates, > 0 also whitens"),
+        "decor_momentum": Param(0.99, v.Real(0.0, 1.0, hi_open=True), "momentum of the running mean μ"),
+    }
 
     def after_step(self, network, rule):
+        for stage in network.stages("center"):
+            stage.update(self.decor_momentum)
         pulses = 0
-        for layer in network.layers:
-            x = layer.cache["x"].astype(np.float64)
-            mu = layer.digital.setdefault("mu", x.mean(axis=0))
-            mu *= self.decor_momentum
-            mu += (1 - self.decor_momentum) * x.mean(axis=0)
-            z = layer.cache["xt"].astype(np.float64)
-            B = len(z)
-            C = z.T @ z / B
-            v = np.diag(C) - 1.0
+        for stage in network.stages("decorrelation"):
+            z = stage.out.astype(np.float64)
+            C = z.T @ z / len(z)
+            v_ = np.diag(C) - 1.0
             np.fill_diagonal(C, 0.0)
-            R = layer.matrices["R"].get_weights()
-            dR = -self.decor_lr * ((1 - self.decor_kappa) * C @ R + self.decor_kappa * v[:, None] * R)
-            pulses += layer.matrices["R"].update_delta(dR, rounding="stochastic")
+            R = stage.matrix.read_back()
+            dR = -self.decor_lr * ((1 - self.decor_kappa) * C @ R + self.decor_kappa * v_[:, None] * R)
+            pulses += stage.matrix.counted_update(dR, rule.update)
         self.steps += 1
         return {"scheme_pulses": pulses, "decor_pulses": pulses}

@@ -9,7 +9,9 @@ from __future__ import annotations
 
 import numpy as np
 
-from .base import Rule, register_rule
+from hwsim.devices import validation as v
+
+from .base import Param, Rule, register_rule
 
 
 def feedback(rng, classes, width, scale):
@@ -19,7 +21,7 @@ def feedback(rng, classes, width, scale):
 
 @register_rule("dfa")
 class DFA(Rule):
-    defaults = {"feedback_scale": 1.0}
+    params = {"feedback_scale": Param(1.0, v.Real(0.0, 1e6, lo_open=True), "scale of the random feedback B")}
 
     def setup(self, network):
         classes = network.specs[-1].out_features

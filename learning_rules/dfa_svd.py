@@ -23,9 +23,13 @@ rank schedule (the rank is fixed, set by ``rank`` in the network).
 """
 from __future__ import annotations
 
+import dataclasses
+
 import numpy as np
 
-from .base import Rule, orthogonality_step, register_rule
+from hwsim.devices import validation as v
+
+from .base import Param, Rule, orthogonality_step, register_rule
 
 
 def _orthonormal(rng, n, k):
@@ -36,8 +40,13 @@ def _orthonormal(rng, n, k):
 @register_rule("dfa_svd")
 class DFASVD(Rule):
     factorization = "svd"
-    defaults = {"align_weight": 0.1, "ortho_weight": 0.01, "ortho_every": 10, "feedback_scale": 1.0,
-                "stiefel": True}
+    params = {
+        "align_weight": Param(0.1, v.Real(0.0, 1e3), "β, weight of the cosine alignment to the feedback"),
+        "ortho_weight": Param(0.01, v.Real(0.0, 1e3), "γ, weight of the orthogonality penalty (0: off)"),
+        "ortho_every": Param(10, v.Integer(1, 10**6), "steps between orthogonality corrections"),
+        "feedback_scale": Param(1.0, v.Real(0.0, 1e6, lo_open=True), "scale of the random feedback B"),
+        "stiefel": Param(True, v.Boolean(), "project factor updates on the Stiefel manifold"),
+    }
 
     def setup(self, network):
         classes = network.specs[-1].out_features
@@ -59,44 +68,34 @@ class DFASVD(Rule):
                 f = e @ self.B[i]
                 delta = f * layer.dact()
                 if self.align_weight:
-                    delta = delta + self.align_weight * align_grad(layer.cache["a"], -f)
+                    delta = delta + self.align_weight * align_grad(layer.cache.a, -f)
             signals, digital, _ = layer.signals(delta, input_grad=False)
             out.append((signals, digital))
         return out
 
-    def update_float(self, network, x, y):
-        out = super().update_float(network, x, y)
-        if self.stiefel:
-            for name, delta in out.items():
-                out[name] = stiefel_project(network.matrices[name].get_weights(), delta, name.startswith("V"))
-        return out
-
-    def step(self, network, x, y):
+    def transform_delta(self, layer, signal, delta):
         if not self.stiefel:
-            stats = super().step(network, x, y)
-        else:
-            loss, per_layer = self.collect(network, x, y)
-            if per_layer is None:
-                return {"loss": loss, "pulses": 0}
-            pulses = 0
-            for layer, (signals, digital) in zip(network.layers, per_layer):
-                for sig in signals:
-                    # the pulse budget of the stochastic update it replaces: BL per sample
-                    pulses += stiefel_update(layer.matrices[sig.name], sig.delta(self.lr), sig.name == "V",
-                                             self.bl * len(x))
-                for key, g in digital.items():
-                    layer.digital[key] -= self.lr * g
-            stats = self.finish_step(network, {"loss": loss, "pulses": pulses})
-        if np.isfinite(stats["loss"]) and self.ortho_weight and self.steps % self.ortho_every == 0:
+            return delta
+        return stiefel_project(layer.matrices[signal.role].get_weights(), delta, signal.role == "V")
+
+    def apply_signal(self, layer, signal, batch):
+        if not self.stiefel:
+            return super().apply_signal(layer, signal, batch)
+        # the pulse budget of the stochastic update it replaces: BL per sample
+        budget = dataclasses.replace(self.update, max_pulses=self.update.bl * batch)
+        return stiefel_update(layer.matrices[signal.role], signal.delta(self.lr), signal.role == "V", budget)
+
+    def after_updates(self, network, stats):
+        if self.ortho_weight and (self.steps + 1) % self.ortho_every == 0:
             p = 0
             for layer in network.layers:
-                p += orthogonality_step(layer.matrices["U"], self.lr * self.ortho_every, self.ortho_weight)
+                p += orthogonality_step(layer.matrices["U"], self.lr * self.ortho_every, self.ortho_weight,
+                                        self.update)
                 p += orthogonality_step(layer.matrices["V"], self.lr * self.ortho_every, self.ortho_weight,
-                                        rows_orthonormal=True)
+                                        self.update, rows_orthonormal=True)
             self.ortho_pulses += p
             stats["pulses"] += p
             stats["ortho_pulses"] = p
-        return stats
 
 
 def stiefel_project(M, delta, rows_orthonormal=False):
@@ -108,11 +107,11 @@ def stiefel_project(M, delta, rows_orthonormal=False):
     return delta - M @ (0.5 * (A + A.T))
 
 
-def stiefel_update(matrix, delta, rows_orthonormal=False, max_pulses=31) -> int:
-    """Apply the Stiefel-projected ΔM to an analog matrix: M is read back, the update goes in as counted
-    pulses (stochastic rounding, at most ``max_pulses`` per device). Returns the pulses fired."""
-    proj = stiefel_project(matrix.get_weights(), delta, rows_orthonormal)
-    return matrix.update_delta(proj, max_pulses, rounding="stochastic")
+def stiefel_update(matrix, delta, rows_orthonormal, update) -> int:
+    """Apply the Stiefel-projected ΔM to an analog matrix: M is read back, the update goes in as a counted
+    update (``update``: rounding and pulse cap). Returns the pulses fired."""
+    proj = stiefel_project(matrix.read_back(), delta, rows_orthonormal)
+    return matrix.counted_update(proj, update)
 
 
 def align_grad(a, target):

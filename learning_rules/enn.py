@@ -18,32 +18,35 @@ from __future__ import annotations
 
 import numpy as np
 
-from .base import Rule, cross_entropy, orthogonality_step, register_rule
+from hwsim.devices import validation as v
+
+from .base import Param, Rule, cross_entropy, orthogonality_step, register_rule
 from .bp import backprop_signals
 
 
 class _Eigen(Rule):
     factorization = "eigen"
-    defaults = {"ortho_weight": 0.01, "ortho_every": 10}
+    params = {
+        "ortho_weight": Param(0.01, v.Real(0.0, 1e3), "μ, weight of the orthogonality penalty (0: off)"),
+        "ortho_every": Param(10, v.Integer(1, 10**6), "steps between orthogonality corrections"),
+    }
 
     def setup(self, network):
         self.ortho_pulses = 0
 
-    def step(self, network, x, y):
-        stats = super().step(network, x, y)
-        if np.isfinite(stats["loss"]) and self.ortho_weight and self.steps % self.ortho_every == 0:
+    def after_updates(self, network, stats):
+        if self.ortho_weight and (self.steps + 1) % self.ortho_every == 0:
             p = 0
             done = set()
             for layer in network.layers:
-                for key in ("Q", "P"):
-                    m = layer.matrices[key]
+                for role in ("Q", "P"):
+                    m = layer.matrices[role]
                     if m.name not in done:
                         done.add(m.name)
-                        p += orthogonality_step(m, self.lr * self.ortho_every, self.ortho_weight)
+                        p += orthogonality_step(m, self.lr * self.ortho_every, self.ortho_weight, self.update)
             self.ortho_pulses += p
             stats["pulses"] += p
             stats["ortho_pulses"] = p
-        return stats
 
 
 @register_rule("enn")
@@ -54,7 +57,8 @@ class ENN(_Eigen):
 
 @register_rule("enn_local")
 class ENNLocal(_Eigen):
-    defaults = dict(_Eigen.defaults, head_scale=1.0)
+    params = dict(_Eigen.params, head_scale=Param(1.0, v.Real(0.0, 1e6, lo_open=True),
+                                                  "scale of the fixed random heads"))
 
     def setup(self, network):
         super().setup(network)
@@ -73,7 +77,7 @@ class ENNLocal(_Eigen):
             if i == last:
                 delta = e
             else:
-                loss, e_l = cross_entropy(layer.cache["h"] @ self.heads[i].T, y)
+                loss, e_l = cross_entropy(layer.cache.h @ self.heads[i].T, y)
                 losses.append(loss)
                 delta = (e_l @ self.heads[i]) * layer.dact()
             signals, digital, _ = layer.signals(delta, input_grad=False)

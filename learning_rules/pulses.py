@@ -1,5 +1,6 @@
-"""Per-tile update kernels shared by the rules, fused in Numba: pulse trains in, device steps applied, no ΔW
-matrix. (hwsim.Tile drives them; rules never see tiles.)
+"""The rules' per-tile update kernels, fused in Numba: pulse trains in, device steps applied, no ΔW matrix.
+They take plain arrays (device states, sampled parameters, trains); the hardware (``hwsim.hardware.tile``)
+drives them, and the rules reach them only through the interface (``learning_rules.interface``).
 
 Stochastic pulse trains (Gokmen & Vlasov, Front. Neurosci. 2016). For sample b, input line j carries a train
 of BL bits, each 1 with probability q_bj = min(1, c_x·|x_bj|); output line i carries one with
@@ -11,8 +12,9 @@ Pair modes (how a signed pulse reaches the differential pair G+ − G−):
     0 "plus"            G+ potentiated or depressed; G− is a fixed reference (aihwkit's single device).
     1 "unidirectional"  potentiation only: ΔW > 0 potentiates G+, ΔW < 0 potentiates G−.
     2 "both"            G+ and G− move oppositely, one pulse each.
-Random numbers (counter-based): the bits of the train of (sample b, line) come from sub-stream
-b·lines + line of the train key (one key for output lines, one for input lines); the stochastic update's
+Random numbers (counter-based): an update's key has three sub-streams, ``D_TRAINS`` (output lines),
+``X_TRAINS`` (input lines) and ``DEVICE_NOISE``; the bits of the train of (sample b, line) come from sub-stream
+b·lines + line of its train key; the stochastic update's
 pulse at (sample b, bit t) on device (cell, side) draws at counter (2·cell + side)·2³² + b·bl + t of the
 cell key; the counted update's k-th pulse from sub-stream 2·cell + side. Results do not depend on the
 thread count.
@@ -22,10 +24,11 @@ from __future__ import annotations
 import numpy as np
 from numba import njit, prange, uint64
 
-from hwsim.devices.kernels import pulse, settle
+from hwsim.devices.kernels import C2C, STUCK, pulse, settle
 from hwsim.devices.rng import _GOLDEN, mix64, normal, subkey
 
 PAIR_MODES = {"plus": 0, "unidirectional": 1, "both": 2}
+D_TRAINS, X_TRAINS, DEVICE_NOISE = 0, 1, 2          # sub-streams of an update's key
 
 
 @njit(cache=True, inline="always")
@@ -115,7 +118,7 @@ def bit_lists(bits, bl):
 @njit(cache=True, inline="always")
 def _fire(model, n_states, prm, consts, w, cell, up, n, key, counter):
     """n pulses of one sign on one device; returns its new state. Noise draws at counters counter…+n−1."""
-    sigma = prm[4, cell]
+    sigma = prm[C2C, cell]
     for k in range(n):
         z = normal(key, counter + k) if sigma != 0.0 else 0.0
         w = settle(prm, cell, pulse(model, prm, consts, cell, w, up, z), n_states)
@@ -154,14 +157,14 @@ def stochastic_update(model, n_states, prm_p, prm_m, consts, w_p, w_m, counts, r
                     cell = base + j
                     up = neg_d != cols_neg[b, j]                # d·x < 0: the weight must grow
                     if pair_mode == 0 or (pair_mode == 1 and up) or pair_mode == 2:
-                        if prm_p[5, cell] == 0.0:
+                        if prm_p[STUCK, cell] == 0.0:
                             w_p[cell] = _fire(model, n_states, prm_p, consts, w_p[cell], cell, up, 1, key,
                                               ((2 * cell) << 32) + counter)
                         counts[0 if up else 1, cell] += 1
                         n_fired += 1
                     if (pair_mode == 1 and not up) or pair_mode == 2:
                         mup = pair_mode == 1 or not up            # G− moves against G+
-                        if prm_m[5, cell] == 0.0:
+                        if prm_m[STUCK, cell] == 0.0:
                             w_m[cell] = _fire(model, n_states, prm_m, consts, w_m[cell], cell, mup, 1, key,
                                               ((2 * cell + 1) << 32) + counter)
                         counts[2 if mup else 3, cell] += 1
@@ -180,12 +183,12 @@ def counted_update(model, n_states, prm_p, prm_m, consts, w_p, w_m, counts, n_pu
         up = n > 0
         n = abs(n)
         if pair_mode == 0 or (pair_mode == 1 and up) or pair_mode == 2:
-            if prm_p[5, cell] == 0.0:
+            if prm_p[STUCK, cell] == 0.0:
                 w_p[cell] = _fire(model, n_states, prm_p, consts, w_p[cell], cell, up, n, subkey(key, 2 * cell), 0)
             counts[0 if up else 1, cell] += n
         if (pair_mode == 1 and not up) or pair_mode == 2:
             mup = pair_mode == 1 or not up
-            if prm_m[5, cell] == 0.0:
+            if prm_m[STUCK, cell] == 0.0:
                 w_m[cell] = _fire(model, n_states, prm_m, consts, w_m[cell], cell, mup, n,
                                   subkey(key, 2 * cell + 1), 0)
             counts[2 if mup else 3, cell] += n

@@ -12,20 +12,26 @@ device model, threshold and the reset-and-rewrite procedure are our modelling ch
 """
 from __future__ import annotations
 
-from .base import Scheme, register_scheme
+from hwsim.devices import validation as v
+
+from .base import Param, Scheme, register_scheme
 
 
 @register_scheme("unidirectional")
 class Unidirectional(Scheme):
     requires = {"pair": "unidirectional"}
-    defaults = {"refresh_threshold": 0.9, "refresh_every": 10, "refresh_tolerance": None}
+    params = {
+        "refresh_threshold": Param(0.9, v.Real(0.0, 1.0, lo_open=True),
+                                   "fraction of a device's range that triggers a refresh of its pair"),
+        "refresh_every": Param(10, v.Integer(1, 10**6), "steps between refresh checks"),
+        "refresh_tolerance": Param(None, v.Optional(v.Real(0.0, lo_open=True)),
+                                   "write-and-verify tolerance of a refresh (none: one device step)"),
+    }
 
-    def __init__(self, network, lr, rng, **hyper):
-        super().__init__(network, lr, rng, **hyper)
+    def __init__(self, network, lr, rng, update, **hyper):
+        super().__init__(network, lr, rng, update, **hyper)
         if network.pair != "unidirectional":
             raise ValueError("the unidirectional scheme needs a network built with pair='unidirectional'")
-        if not 0 < self.refresh_threshold <= 1:
-            raise ValueError(f"refresh_threshold must be in (0, 1], got {self.refresh_threshold}")
         self.refreshes = 0
 
     def after_step(self, network, rule):
@@ -33,8 +39,8 @@ class Unidirectional(Scheme):
         if self.steps % self.refresh_every:
             return {}
         pulses = refreshed = 0
-        for tile in network.all_tiles():
-            res = tile.refresh(self.refresh_threshold, self.refresh_tolerance)
+        for matrix in network.analog_matrices():
+            res = matrix.refresh(self.refresh_threshold, self.refresh_tolerance)
             pulses += res["pulses"]
             refreshed += res["refreshed"]
         self.refreshes += refreshed

@@ -4,71 +4,23 @@ from __future__ import annotations
 import argparse
 import json
 import sys
-import tomllib
 
 
 class UsageError(Exception):
     """Bad command-line input (exit 2)."""
 
 
-def parse_value(text: str):
-    """A TOML value (``0.01``, ``64``, ``true``, ``[1, 2]``, ``"x"``); bare words are strings."""
-    try:
-        return tomllib.loads(f"v = {text}")["v"]
-    except tomllib.TOMLDecodeError:
-        return text
-
-
-def parse_sets(items) -> dict:
-    out = {}
-    for item in items or []:
-        key, sep, value = item.partition("=")
-        if not sep or not key.strip():
-            raise UsageError(f"--set expects key=value, got {item!r}")
-        out[key.strip()] = parse_value(value.strip())
-    return out
-
-
-def _coerce(device_cls, overrides: dict) -> dict:
-    """Ints given for float fields become floats (``--set dw_min=1`` is fine); other types go to validation."""
-    import dataclasses
-    defaults = {f.name: f.default for f in dataclasses.fields(device_cls)}
-    return {k: float(v) if isinstance(defaults.get(k), float) and isinstance(v, int) and not isinstance(v, bool)
-            else v for k, v in overrides.items()}
-
-
 def _device(name: str, sets=None):
-    from hwsim import devices
-    from hwsim.devices.presets import PRESETS
-    base = PRESETS[name].device if name in PRESETS else devices.get_device(name)   # model names and 'ideal'
-
-    return base.replace(**_coerce(type(base), parse_sets(sets)))
+    from hwsim.workflow.config import parse_sets, resolve_device
+    return resolve_device(name, parse_sets(sets))
 
 
 # ---- hwsim devices ---------------------------------------------------------------------------------------
-def _levels(dev) -> str:
-    if dev.name == "neurosim":
-        p_ltp, p_ltd = dev.pmax
-        return f"{p_ltp}" if p_ltp == p_ltd else f"{p_ltp}/{p_ltd}"
-    if dev.n_states:
-        return str(dev.n_states)
-    return f"~{(dev.w_max - dev.w_min) / dev.nominal_step():.0f}"
-
-
-def _nonlinearity(dev) -> str:
-    if dev.name == "neurosim":
-        return f"NL {dev.nonlinearity_ltp:g}/{dev.nonlinearity_ltd:g}"
-    if dev.name in ("linear-step",):
-        return f"γ {dev.gamma_up:g}/{dev.gamma_down:g}"
-    return {"constant-step": "linear", "soft-bounds": "soft bounds", "exp-step": "exponential",
-            "pow-step": f"power γ {getattr(dev, 'pow_gamma', 0):g}", "piecewise": "measured table"}[dev.name]
-
-
 def cmd_devices_list(args) -> int:
     from hwsim.devices import MODELS
     from hwsim.devices.presets import PRESETS
-    rows = [(p.name, p.device.name, _levels(p.device), f"{p.device.on_off_ratio:g}", _nonlinearity(p.device),
-             p.source) for p in PRESETS.values()]
+    rows = [(p.name, p.device.name, p.device.levels_label(), f"{p.device.on_off_ratio:g}",
+             p.device.nonlinearity_label(), p.source) for p in PRESETS.values()]
     if args.json:
         keys = ("name", "model", "levels", "on_off", "nonlinearity", "source")
         print(json.dumps({"presets": [dict(zip(keys, r)) for r in rows], "models": list(MODELS)}, indent=1))
@@ -87,7 +39,6 @@ def cmd_devices_list(args) -> int:
 
 def cmd_devices_show(args) -> int:
     from hwsim.devices.presets import PRESETS
-    from hwsim.devices.units import unit
     dev = _device(args.name, args.set)
     params = dev.parameters()
     if args.json:
@@ -106,7 +57,7 @@ def cmd_devices_show(args) -> int:
     width = max(len(k) for k in params)
     for k, v in params.items():
         val = ", ".join(f"{x:.5g}" for x in v) if isinstance(v, tuple) else (f"{v:.6g}" if isinstance(v, float) else v)
-        print(f"  {k.ljust(width)}  {val}  {unit(dev, k)}".rstrip())
+        print(f"  {k.ljust(width)}  {val}  {dev.unit(k)}".rstrip())
     return 0
 
 
@@ -128,13 +79,12 @@ def cmd_devices_curve(args) -> int:
 
 
 def cmd_devices_plot(args) -> int:
-    from hwsim.devices.response import pulse_response
     from hwsim.apps import plots
-    from hwsim.devices.response import full_sweep_pulses
+    from hwsim.devices.response import pulse_response
     curves = {}
     for name in args.names:
         dev = _device(name, args.set)
-        pulses = args.pulses or min(2000, int(1.25 * full_sweep_pulses(dev)) + 1)
+        pulses = args.pulses or min(2000, int(1.25 * dev.full_sweep_pulses()) + 1)
         curves[name] = (dev, pulse_response(dev, pulses, args.devices, args.seed))
     import os
     os.makedirs(os.path.dirname(os.path.abspath(args.output)), exist_ok=True)
@@ -223,26 +173,10 @@ def _hidden(text: str) -> tuple:
 
 
 def _config_from_args(args):
-    """The config file (if any), then the flags given, then --set: later wins."""
+    """The config file (if any), then the flags given, then --set: later wins (hwsim.workflow.config)."""
     from hwsim.workflow import config as config_mod
-    from hwsim.workflow.experiment import resolve_bare
-    sets = {}
-    flag_keys = {"rule": "rule.name", "device": "device.preset", "activation": "network.activation",
-                 "epochs": "training.epochs", "batch_size": "training.batch_size", "lr": "training.lr",
-                 "seed": "seed", "dataset": "dataset.name", "dataset_path": "dataset.path", "rank": "network.rank"}
-    for attr, key in flag_keys.items():
-        value = getattr(args, attr, None)
-        if value is not None:
-            sets[key] = value
-    if getattr(args, "hidden", None) is not None:
-        sets["network.hidden"] = list(args.hidden)
-    if getattr(args, "tile_size", None) is not None:
-        sets["network.tile_rows"] = sets["network.tile_cols"] = args.tile_size
-    device = sets.get("device.preset")
-    if device is None:
-        device = config_mod.load(args.config).device["preset"] if args.config else "ideal"
-    sets.update(resolve_bare(device, parse_sets(args.set)))
-    return config_mod.load(args.config, sets)
+    flags = {flag: getattr(args, flag, None) for flag in config_mod.FLAGS}
+    return config_mod.from_flags(args.config, flags, config_mod.parse_sets(args.set))
 
 
 def cmd_train(args) -> int:
@@ -275,9 +209,12 @@ def cmd_config_show(args) -> int:
 
 
 def _grid_run(args, points, label_keys, plot):
+    from hwsim.workflow import config as config_mod
     from hwsim.workflow.sweep import run_grid
-    cfg = _config_from_args(args)
-    rows = run_grid(cfg.to_dict(), points, args.out, args.workers, args.scheduler,
+    flags = {flag: getattr(args, flag, None) for flag in config_mod.FLAGS}
+    base = config_mod.raw_from_flags(args.config, flags, config_mod.parse_sets(args.set))
+    config_mod.validate(json.loads(json.dumps(base)))          # the base is checked before any point runs
+    rows = run_grid(base, points, args.out, args.workers, args.scheduler,
                     progress=not (args.json or args.quiet), label_keys=label_keys)
     plot(rows, args.out)
     if args.json:
@@ -286,9 +223,10 @@ def _grid_run(args, points, label_keys, plot):
         print(f"{len(rows)} points in {args.out}/results.csv")
         for r in rows:
             label = ", ".join(f"{k}={r[k]}" for k in label_keys)
-            print(f"  {label:50s} accuracy {float(r['test_accuracy'] or 'nan'):.4f}  pulses {r['pulses']}")
-    failed = [r for r in rows if r["diverged"] in ("True", True)]
-    return 1 if failed else 0
+            acc = r["test_accuracy"]
+            print(f"  {label:50s} accuracy {'—' if acc is None else format(acc, '.4f')}  pulses {r['pulses']}"
+                  + ("  DIVERGED" if r["diverged"] else ""))
+    return 1 if any(r["diverged"] for r in rows) else 0
 
 
 def cmd_compare(args) -> int:
@@ -335,33 +273,26 @@ def cmd_plot(args) -> int:
 
 
 def cmd_map(args) -> int:
-    from hwsim.hardware.assembler import map_report, mlp
-    with open(args.config, "rb") as f:
-        try:
-            cfg = tomllib.load(f)
-        except tomllib.TOMLDecodeError as exc:
-            raise UsageError(f"{args.config}: {exc}") from None
-    net = cfg.get("network")
-    if not isinstance(net, dict) or "sizes" not in net:
-        raise UsageError(f"{args.config}: needs a [network] table with sizes = [in, hidden…, out]")
-    known = {"sizes", "activation", "factorization", "rank", "tile_rows", "tile_cols", "shared_basis", "bias"}
-    unknown = set(net) - known
-    if unknown:
-        raise UsageError(f"{args.config}: unknown key network.{sorted(unknown)[0]}; known: {', '.join(sorted(known))}")
-    layers = mlp(net["sizes"], net.get("activation", "relu"), net.get("factorization", "dense"), net.get("rank"),
-                 net.get("bias", True))
-    rows = map_report(layers, net.get("tile_rows", 256), net.get("tile_cols", 256), net.get("shared_basis", False))
+    from hwsim.hardware.assembler import map_report
+    cfg = _config_from_args(args)
+    req = cfg.requirements()
+    specs = cfg.layer_specs()
+    rows = map_report(specs, cfg.network["tile_rows"], cfg.network["tile_cols"], cfg.network["shared_basis"],
+                      req["decorrelate"])
     if args.json:
         print(json.dumps(rows))
         return 0
-    print(f"{'layer':>5} {'matrix':>7} {'shape':>11} {'tiles':>6} {'devices':>9} {'util':>6} {'params':>8} {'dense':>8}")
+    print(f"{cfg.rule['name']} on {cfg.dataset['name']}: {'-'.join(str(s.in_features) for s in specs)}-"
+          f"{specs[-1].out_features} {cfg.network['activation']}, {specs[0].factorization} layers, "
+          f"{cfg.network['tile_rows']}×{cfg.network['tile_cols']} tiles")
+    print(f"{'layer':>5} {'matrix':>7} {'shape':>11} {'tiles':>6} {'devices':>9} {'util':>6}")
     for r in rows:
         print(f"{r['layer']:5d} {r['matrix']:>7} {str(r['shape'][0]) + '×' + str(r['shape'][1]):>11} {r['tiles']:6d} "
-              f"{r['devices']:9d} {r['utilization']:6.1%} {r['params']:8d} {r['dense_params']:8d}")
-    params = sum(s.params for s in layers)
-    dense = sum(s.dense_params for s in layers)
+              f"{r['devices']:9d} {r['utilization']:6.1%}")
+    params = sum(s.params for s in specs) + sum(r["weights"] for r in rows if r["role"] == "R")
+    dense = sum(s.dense_params for s in specs)
     print(f"total: {sum(r['tiles'] for r in rows)} tiles, {sum(r['devices'] for r in rows)} devices, "
-          f"{params} trainable parameters ({params / dense:.0%} of dense {dense})")
+          f"{params} trainable parameters ({params / dense:.0%} of the dense network's {dense})")
     return 0
 
 
@@ -434,6 +365,8 @@ def build_parser() -> argparse.ArgumentParser:
         p.add_argument("--rule", help="bp, dfa, dfa_svd, enn, enn_local, with schemes: bp+decor, dfa+decor, "
                        "bp+unidirectional … (default bp)")
         p.add_argument("--device", help="preset, model name, or ideal (default)")
+        p.add_argument("--periphery", choices=("default", "ideal"),
+                       help="default (8-bit DAC/ADC, output noise) or ideal; fields via --set periphery.X=…")
         p.add_argument("--hidden", type=_hidden, help="hidden sizes, e.g. 32 or 64,32 (default 32)")
         p.add_argument("--activation", choices=("relu", "sigmoid", "tanh"), help="default relu")
         p.add_argument("--epochs", type=_positive_int, help="default 30")
@@ -505,9 +438,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--json", action="store_true")
     p.set_defaults(func=cmd_spiking)
 
-    p = sub.add_parser("map", help="tiles, devices, utilization and parameters of a network config")
-    p.add_argument("config", help="TOML file with a [network] table")
-    p.add_argument("--json", action="store_true")
+    p = sub.add_parser("map", help="tiles, devices, utilisation and parameters of a run config (the configs "
+                       "train accepts)")
+    run_flags(p)
     p.set_defaults(func=cmd_map)
     return parser
 

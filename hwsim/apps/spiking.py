@@ -1,7 +1,9 @@
 """Run a crossbar-trained network as a spiking network with brian2 (docs/spiking.md).
 
-Weights come from the tiles' differential conductances: W = (G+ − G−)/g_unit · digital scale, with
-g_unit = (g_max − g_min)/(w_max − w_min) siemens per weight unit of the device model. One presynaptic spike
+Weights come from the network a trace stores (its devices' states after the last finished epoch): per layer
+the float W and b it computes, W = (G+ − G−)/g_unit · digital scale for dense layers with g_unit =
+(g_max − g_min)/(w_max − w_min) siemens per weight unit, factorised layers multiplied out, centring and
+decorrelation folded in. One presynaptic spike
 moves the postsynaptic membrane by w·(normalised) volts — the charge G·V_read·t_read a read pulse delivers,
 divided by the membrane capacitance, expressed in units of the threshold (docs/spiking.md).
 
@@ -64,37 +66,22 @@ class SpikingNet:
 
 
 def from_trace(path) -> tuple["SpikingNet", object]:
-    """The dense ReLU network stored in a trace (last conductance snapshot) and its config."""
-    from hwsim.workflow import config as config_mod
-    from hwsim.workflow.trace import TraceError, open_trace
-    with open_trace(path) as f:
-        cfg = config_mod.loads(f["config"]["toml"][()].decode())
-        layers = sorted((n for n in f["layers"] if n.startswith("W")), key=lambda n: int(n[1:]))
-        others = [n for n in f["layers"] if not n.startswith("W")]
-        if others or not layers:
-            raise TraceError(f"{path}: spiking conversion needs dense layers only (W0, W1, …); this trace has "
-                             f"{', '.join(others or ['no dense layers'])} (factorised or decorrelated networks "
-                             "are not converted)")
+    """The network stored in a trace (its state after the last finished epoch) as float layers, and its config.
+    Every layer form converts: factorised layers by their effective W = U·diag(s)·Vᵀ (or Q·diag(λ)·Pᵀ),
+    decorrelated inputs by folding R and μ into W and b (``Network.effective_layers``). Rate coding needs
+    ReLU hidden layers."""
+    from hwsim.workflow.trace import Trace, TraceError
+    with Trace(path) as t:
+        cfg = t.config
         if cfg.network["activation"] != "relu":
             raise TraceError(f"{path}: rate coding approximates ReLU networks; this one uses "
                              f"{cfg.network['activation']!r}")
-        dev = cfg.device_model()
-        g_unit = (dev.g_max - dev.g_min) / (dev.w_max - dev.w_min)
-        weights, biases = [], []
-        for name in layers:
-            g = f["layers"][name]
-            W = np.zeros((g.attrs["rows"], g.attrs["cols"]))
-            for t in g["tiles"].values():
-                if "device_index" in t or not len(t["snapshot_epochs"]):
-                    raise TraceError(f"{path}: layer {name} has no complete conductance snapshot (record with "
-                                     "trace.subsample = 1.0)")
-                rs = slice(t.attrs["row_start"], t.attrs["row_stop"])
-                cs = slice(t.attrs["col_start"], t.attrs["col_stop"])
-                W[rs, cs] = (t["G_plus"][-1].astype(float) - t["G_minus"][-1].astype(float)) / g_unit
-            W *= g.attrs["digital_scale"]
-            weights.append(W[:, :-1])
-            biases.append(W[:, -1])
-    return SpikingNet(weights, biases), cfg
+        net = t.network()
+    layers = net.effective_layers()
+    for i, (W, b) in enumerate(layers):
+        if not (np.all(np.isfinite(W)) and np.all(np.isfinite(b))):
+            raise TraceError(f"{path}: layer {i} has non-finite weights (a diverged run?)")
+    return SpikingNet([W for W, _ in layers], [b for _, b in layers]), cfg
 
 
 def parse_time(text, name) -> float:

@@ -1,248 +1,94 @@
-"""A network of analog layers built from ``LayerSpec``s: forward through the tiles, per-layer learning
-signals for the rules, float views for references.
+"""A network of analog layers built from ``LayerSpec``s by the assembler's plan: forward through the tiles,
+the layers the rules ask for learning signals (``learning_rules.interface``), and its full state.
 
-Every layer computes a = W·x̃ + b, h = f(a), with x̃ = R·x when the layer has a decorrelation matrix R
-(on its own tiles) and W in the layer's factorised form (``hwsim.hardware.assembler``). Rules (``learning_rules``)
-never touch tiles: they ask a layer for its ``signals`` and hand them back to ``apply``.
+Random streams: one seed (``random_state``) is the root of the network's seed tree; tile k takes the child
+("tile", k), the initial weights the child ("weights"). ``state()`` / ``from_state()`` round-trip everything:
+every tile's devices, sampled parameters, counters and stream keys, the digital gains, the layers' digital
+parameters (s, λ, biases) and the input stages (μ; R is a matrix).
 """
 from __future__ import annotations
 
 import numpy as np
 
 from hwsim.devices import DeviceModel
-from hwsim.devices.rng import check_random_state
-
-from hwsim.hardware.assembler import LayerSpec, TiledMatrix, logical_matrices
+from hwsim.devices.rng import as_seed_sequence, check_random_state, child
+from hwsim.devices.validation import Options, Real, check
+from hwsim.hardware.assembler import plan
+from hwsim.hardware.layers import FORMS, Center, Decorrelation, LayerSpec
+from hwsim.hardware.matrix import TiledMatrix
 from hwsim.hardware.periphery import Periphery
-
-
-def activate(a, kind):
-    if kind == "relu":
-        return np.maximum(a, 0)
-    if kind == "sigmoid":
-        return 1.0 / (1.0 + np.exp(-np.clip(a, -60, 60)))
-    if kind == "tanh":
-        return np.tanh(a)
-    return a
-
-
-def activation_grad(a, h, kind):
-    """f'(a), using h = f(a)."""
-    if kind == "relu":
-        return (a > 0).astype(a.dtype)
-    if kind == "sigmoid":
-        return h * (1 - h)
-    if kind == "tanh":
-        return 1 - h * h
-    return np.ones_like(a)
-
-
-def softmax(z):
-    z = z - z.max(axis=1, keepdims=True)
-    e = np.exp(z)
-    return e / e.sum(axis=1, keepdims=True)
-
-
-class Signal:
-    """An outer-product update request: ΔM = −lr·Σ_b d_b·x_bᵀ on matrix ``name`` (d: rows side, x: cols side)."""
-
-    __slots__ = ("name", "x", "d")
-
-    def __init__(self, name, x, d):
-        self.name, self.x, self.d = name, x, d
-
-    def delta(self, lr):
-        return -lr * (self.d.T.astype(np.float64) @ self.x.astype(np.float64))
-
-
-class Layer:
-    """One layer: its analog matrices (``TiledMatrix``, possibly shared), digital parameters and cache."""
-
-    def __init__(self, spec: LayerSpec, index: int, matrices: dict, digital: dict, decor: TiledMatrix | None,
-                 shared_basis: bool):
-        self.spec, self.index = spec, index
-        self.matrices = matrices          # role → TiledMatrix: "W" | "U","V" | "Q","P" (+ "R")
-        self.digital = digital            # "b", "s" (svd) or "lam" (eigen)
-        if decor is not None:
-            self.matrices["R"] = decor
-        self.shared_basis = shared_basis
-        self.cache = {}
-
-    @property
-    def kind(self):
-        return self.spec.factorization
-
-    # ---- forward ---------------------------------------------------------------------------------------
-    def forward(self, x: np.ndarray) -> np.ndarray:
-        """h = f(W·x̃ + b); caches what the rules need."""
-        c = self.cache = {"x": x}
-        if "R" in self.matrices:
-            mu = self.digital.get("mu")
-            x = self.matrices["R"].forward(x - mu if mu is not None else x)
-            c["xt"] = x
-        m, r = self.matrices, self.spec.r
-        if self.kind == "dense":
-            xb = np.concatenate([x, np.ones((x.shape[0], 1), x.dtype)], axis=1) if self.spec.bias else x
-            c["xb"] = xb
-            a = m["W"].forward(xb)
-        else:
-            if self.kind == "svd":
-                z = m["V"].forward(x)
-            else:                                     # Pᵀx by a transpose read
-                z = m["P"].backward(x)[:, :r]
-            scale = self.digital["s" if self.kind == "svd" else "lam"]
-            zs = (z * scale).astype(np.float32)
-            c["z"], c["zs"] = z, zs
-            a = m["U"].forward(zs) if self.kind == "svd" else m["Q"].forward(self._pad(zs, m["Q"].cols))
-            if self.spec.bias:
-                a = a + self.digital["b"]
-        h = activate(a, self.spec.activation)
-        c["a"], c["h"] = a, h
-        return h
-
-    @staticmethod
-    def _pad(v, width):
-        if v.shape[1] == width:
-            return v
-        out = np.zeros((v.shape[0], width), v.dtype)
-        out[:, :v.shape[1]] = v
-        return out
-
-    def dact(self):
-        return activation_grad(self.cache["a"], self.cache["h"], self.spec.activation)
-
-    # ---- learning signals --------------------------------------------------------------------------------
-    def signals(self, delta: np.ndarray, input_grad: bool = True):
-        """For an error ``delta`` = ∂L/∂a (batch, out): the outer-product updates of this layer's matrices,
-        the gradients of its digital parameters, and (if ``input_grad``) ∂L/∂x by transpose reads."""
-        c, m, r = self.cache, self.matrices, self.spec.r
-        delta = delta.astype(np.float32)
-        sig, dig = [], {}
-        if self.spec.bias and self.kind != "dense":
-            dig["b"] = delta.sum(axis=0)
-        if self.kind == "dense":
-            sig.append(Signal("W", c["xb"], delta))
-            gx = m["W"].backward(delta)[:, :self.spec.in_features] if input_grad else None
-        else:
-            key = "s" if self.kind == "svd" else "lam"
-            if self.kind == "svd":
-                g_zs = m["U"].backward(delta)
-                sig.append(Signal("U", c["zs"], delta))
-            else:
-                g_zs = m["Q"].backward(delta)[:, :r]
-                sig.append(Signal("Q", self._pad(c["zs"], m["Q"].cols), delta))
-            dig[key] = (g_zs * c["z"]).sum(axis=0)
-            g_z = (g_zs * self.digital[key]).astype(np.float32)
-            xt = c.get("xt", c["x"])
-            if self.kind == "svd":
-                sig.append(Signal("V", xt, g_z))
-                gx = m["V"].backward(g_z) if input_grad else None
-            else:                                     # P is (in × r): ΔP = −lr·x ⊗ g_z
-                sig.append(Signal("P", self._pad(g_z, m["P"].cols), xt.astype(np.float32)))
-                gx = m["P"].forward(self._pad(g_z, m["P"].cols)) if input_grad else None
-        if input_grad and "R" in m:
-            gx = m["R"].backward(gx)
-        return sig, dig, gx
-
-    def apply(self, signals, digital_grads, lr: float, bl: int = 31) -> int:
-        """Pulse the outer-product updates into the tiles, SGD on digital parameters; returns pulses."""
-        pulses = 0
-        for s in signals:
-            pulses += self.matrices[s.name].update(s.x, s.d, lr, bl)
-        for key, g in digital_grads.items():       # SGD in the digital periphery
-            self.digital[key] -= lr * g
-        return pulses
-
-    def effective_weight(self) -> np.ndarray:
-        """The float W (out × in) this layer currently computes (bias excluded, R excluded)."""
-        m, r = self.matrices, self.spec.r
-        if self.kind == "dense":
-            return m["W"].get_weights()[:, :self.spec.in_features]
-        if self.kind == "svd":
-            return m["U"].get_weights() @ np.diag(self.digital["s"]) @ m["V"].get_weights()
-        return m["Q"].get_weights()[:, :r] @ np.diag(self.digital["lam"]) @ m["P"].get_weights()[:, :r].T
+from hwsim.learning_rules.pulses import PAIR_MODES
 
 
 class Network:
-    """Layers on tiles. ``decorrelate`` gives every layer an input-decorrelation matrix R (starts at I).
-    ``weight_fill``: each analog matrix gets a digital gain so that its largest initial weight uses this
-    fraction of the device range (None: gain 1, weights written as they are)."""
+    """Layers on tiles.
+
+    Args:
+        layers: the layer specs (sizes must chain).
+        device, periphery: the device model of every cell and the periphery of every tile.
+        tile_rows, tile_cols: the physical array size.
+        random_state: root of the seed tree (None, int, SeedSequence or Generator).
+        pair: pair mode of every tile ("plus", "unidirectional", "both").
+        shared_basis: eigen layers share one basis array per width.
+        center: every layer centres its input (digital running mean μ).
+        decorrelate: every layer decorrelates its (centred) input with an analog R (starts at I).
+        weight_fill: each analog matrix gets a digital gain so that its largest initial weight uses this fraction
+            of the device range (None: gain 1, weights written as they are).
+    """
 
     def __init__(self, layers: list[LayerSpec], device: DeviceModel, periphery: Periphery | None = None,
                  tile_rows: int = 256, tile_cols: int = 256, random_state=None, pair: str = "plus",
-                 shared_basis: bool = False, decorrelate: bool = False, weight_fill: float | None = None):
+                 shared_basis: bool = False, center: bool = False, decorrelate: bool = False,
+                 weight_fill: float | None = None, *, _state: dict | None = None):
         if not layers:
             raise ValueError("layers must not be empty")
         for a, b in zip(layers[:-1], layers[1:]):
             if a.out_features != b.in_features:
                 raise ValueError(f"layer sizes do not chain: {a.out_features} outputs feed {b.in_features} inputs")
-        rng = check_random_state(random_state)
+        check("pair", pair, Options(tuple(PAIR_MODES)))
+        if weight_fill is not None:
+            check("weight_fill", weight_fill, Real(0.0, 1.0, lo_open=True))
         periphery = periphery or Periphery()
         self.specs, self.device, self.periphery = list(layers), device, periphery
         self.tile_rows, self.tile_cols, self.pair = tile_rows, tile_cols, pair
-        self.shared_basis, self.decorrelate, self.weight_fill = shared_basis, decorrelate, weight_fill
+        self.shared_basis, self.center, self.decorrelate, self.weight_fill = \
+            shared_basis, center, decorrelate, weight_fill
+        seq = as_seed_sequence(random_state)
+        self.plan = plan(self.specs, tile_rows, tile_cols, shared_basis, decorrelate)
         self.matrices: dict[str, TiledMatrix] = {}
-        self._next_tile = 0
-
-        def matrix(name, shape):
-            if name not in self.matrices:
-                tm = TiledMatrix(name, *shape, device, periphery, tile_rows, tile_cols, rng, self._next_tile, pair)
-                self._next_tile += tm.n_tiles
-                self.matrices[name] = tm
-            return self.matrices[name]
-
-        init_rng = np.random.default_rng(rng.integers(2 ** 63))
+        for mp in self.plan:
+            if _state is None:
+                m = TiledMatrix(mp.name, mp.rows, mp.cols, device, periphery, tile_rows, tile_cols, seq,
+                                mp.first_tile_id, pair)
+            else:
+                m = TiledMatrix.from_state(_state["matrices"][mp.name], mp.name, mp.rows, mp.cols, device,
+                                           periphery, tile_rows, tile_cols, mp.first_tile_id, pair)
+            self.matrices[mp.name] = m
         self.layers = []
-        bases = {}
-        for i, spec in enumerate(layers):
-            names = logical_matrices(spec, i, shared_basis)
-            mats = {}
-            for name, shape in names.items():
-                role = name[0] if not shared_basis or spec.factorization != "eigen" else None
-                mats[role or name] = matrix(name, shape)
-            if spec.factorization == "eigen" and shared_basis:
-                mats = {"P": self.matrices[f"E{spec.in_features}"], "Q": self.matrices[f"E{spec.out_features}"]}
-            decor = matrix(f"R{i}", (spec.in_features, spec.in_features)) if decorrelate else None
-            digital = {"b": np.zeros(spec.out_features)} if spec.bias and spec.factorization != "dense" else {}
-            layer = Layer(spec, i, mats, digital, decor, shared_basis)
-            self._initialise(layer, init_rng, bases)
-            self.layers.append(layer)
-        if decorrelate:
-            for layer in self.layers:
-                layer.matrices["R"].set_weights(np.eye(layer.spec.in_features), clip=True, fill=weight_fill)
-
-    def _initialise(self, layer: Layer, rng, bases):
-        """Glorot-uniform W (factorised layers: its SVD), written ideally; each pair is written as far as its
-        range allows (a device whose sampled bound is below the target holds its bound)."""
-        spec = layer.spec
-        fan_in, fan_out = spec.in_features, spec.out_features
-        bound = np.sqrt(6.0 / (fan_in + fan_out))               # Glorot-uniform
-        W = rng.uniform(-bound, bound, (fan_out, fan_in))
-        m = layer.matrices
-        if spec.factorization == "dense":
-            full = np.zeros((fan_out, m["W"].cols))
-            full[:, :fan_in] = W
-            m["W"].set_weights(full, clip=True, fill=self.weight_fill)
+        for i, spec in enumerate(self.specs):
+            form = FORMS[spec.factorization]
+            mats = {role: self.matrices[name] for name, (role, _) in
+                    form.logical_matrices(spec, i, shared_basis).items()}
+            stages = []
+            if center:
+                stages.append(Center(spec.in_features))
+            if decorrelate:
+                stages.append(Decorrelation(self.matrices[f"R{i}"]))
+            self.layers.append(form(spec, i, mats, stages, shared_basis))
+        if _state is not None:
+            self._restore_layers(_state)
             return
-        # factorised forms start from the SVD of the same initial W (as ENN's code does)
-        U, s, Vt = np.linalg.svd(W, full_matrices=True)
-        r = spec.r
-        if spec.factorization == "svd":
-            m["U"].set_weights(U[:, :r], clip=True, fill=self.weight_fill)
-            m["V"].set_weights(Vt[:r], clip=True, fill=self.weight_fill)
-            layer.digital["s"] = s[:r].copy()
-            return
-        layer.digital["lam"] = s[:r].copy()
-        if layer.shared_basis:
-            # a width-n basis is written once: by the first layer that uses it
-            for key, n, basis in (("Q", fan_out, U), ("P", fan_in, Vt.T)):
-                if n not in bases:
-                    bases[n] = basis
-                    m[key].set_weights(basis, clip=True, fill=self.weight_fill)
-        else:
-            m["Q"].set_weights(U[:, :r], clip=True, fill=self.weight_fill)
-            m["P"].set_weights(Vt[:r].T, clip=True, fill=self.weight_fill)
+        init = check_random_state(child(seq, "weights"))
+        written: set = set()
+        for layer in self.layers:
+            spec = layer.spec
+            bound = np.sqrt(6.0 / (spec.in_features + spec.out_features))        # Glorot-uniform
+            layer.initialise(init.uniform(-bound, bound, (spec.out_features, spec.in_features)), weight_fill,
+                             written)
+        for stage in self.stages("decorrelation"):
+            stage.matrix.set_weights(np.eye(stage.matrix.rows), clip=True, fill=weight_fill)
 
+    # ---- running -------------------------------------------------------------------------------------------
     def forward(self, x: np.ndarray) -> np.ndarray:
         """Logits (batch, classes) through every tile."""
         h = np.asarray(x, np.float32)
@@ -253,6 +99,15 @@ class Network:
     def predict(self, x: np.ndarray, batch_size: int = 512) -> np.ndarray:
         return np.concatenate([self.forward(x[i:i + batch_size]).argmax(axis=1)
                                for i in range(0, len(x), batch_size)])
+
+    # ---- what rules and reports see -------------------------------------------------------------------------
+    def analog_matrices(self) -> list[TiledMatrix]:
+        """Every analog matrix once, in plan order."""
+        return list(self.matrices.values())
+
+    def stages(self, kind: str) -> list:
+        """The input stages of ``kind`` ("center", "decorrelation") of every layer, in layer order."""
+        return [s for layer in self.layers for s in layer.stages if s.kind == kind]
 
     def all_tiles(self):
         return [t for m in self.matrices.values() for t in m.all_tiles()]
@@ -278,4 +133,50 @@ class Network:
         return sat / max(n, 1)
 
     def trainable_parameters(self) -> int:
-        return sum(spec.params for spec in self.specs)
+        """Parameters of the layers' forms plus the weights of the decorrelation matrices."""
+        return sum(spec.params for spec in self.specs) + sum(s.matrix.rows * s.matrix.cols
+                                                             for s in self.stages("decorrelation"))
+
+    def effective_layers(self) -> list[tuple[np.ndarray, np.ndarray]]:
+        """Per layer the float (W, b) that maps the layer's raw input x to its pre-activation, input stages
+        folded in: a = W·(R·(x − μ)) + b = (W·R)·x + (b − W·R·μ). From the exact device states."""
+        out = []
+        for layer in self.layers:
+            W, b = layer.effective_weight(), layer.effective_bias().astype(np.float64)
+            for stage in reversed(layer.stages):
+                if stage.kind == "decorrelation":
+                    W = W @ stage.matrix.get_weights()
+                elif stage.updates:
+                    b = b - W @ stage.mu
+            out.append((W, b))
+        return out
+
+    # ---- state -----------------------------------------------------------------------------------------------
+    def state(self) -> dict:
+        """The network's full state as nested dicts of arrays and scalars (``from_state`` rebuilds it)."""
+        return {"build": {"layers": [s.to_dict() for s in self.specs], "tile_rows": self.tile_rows,
+                          "tile_cols": self.tile_cols, "pair": self.pair, "shared_basis": self.shared_basis,
+                          "center": self.center, "decorrelate": self.decorrelate,
+                          "weight_fill": self.weight_fill},
+                "matrices": {name: m.state() for name, m in self.matrices.items()},
+                "layers": [{"digital": {k: np.array(v, dtype=np.float64) for k, v in layer.digital.items()},
+                            "stages": [s.state() for s in layer.stages]} for layer in self.layers]}
+
+    @classmethod
+    def from_state(cls, state: dict, device: DeviceModel, periphery: Periphery | None = None) -> "Network":
+        """The network saved by ``state()``, on the same device model and periphery."""
+        b = state["build"]
+        return cls([LayerSpec(**d) for d in b["layers"]], device, periphery, b["tile_rows"], b["tile_cols"],
+                   pair=b["pair"], shared_basis=b["shared_basis"], center=b["center"],
+                   decorrelate=b["decorrelate"], weight_fill=b["weight_fill"], _state=state)
+
+    def _restore_layers(self, state):
+        for layer, ls in zip(self.layers, state.get("layers", [{}] * len(self.layers))):
+            layer.digital = {k: np.array(v, dtype=np.float64) for k, v in ls.get("digital", {}).items()}
+            stages = ls.get("stages", [])
+            if [s["kind"] for s in stages] != [s.kind for s in layer.stages]:
+                raise ValueError(f"layer {layer.index}: the state's input stages "
+                                 f"{[s['kind'] for s in stages]} do not match the network's "
+                                 f"{[s.kind for s in layer.stages]}")
+            for stage, ss in zip(layer.stages, stages):
+                stage.restore(ss)

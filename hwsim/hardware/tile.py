@@ -4,7 +4,12 @@ pulsed updates.
 Weights are normalised: W = w(G+) − w(G−), with each device's state w mapped to conductance by its model
 (``DeviceModel.conductance``). ``forward(x)`` computes y = W·x (batch × cols → batch × rows) through the
 periphery, ``backward(d)`` the transpose read dᵀ·W, ``update(x, d, lr)`` the stochastic pulsed update
-ΔW ≈ −lr·Σ_b d_b·x_bᵀ, ``update_pulses`` a deterministic per-cell pulse count.
+ΔW ≈ −lr·Σ_b d_b·x_bᵀ, ``update_pulses`` a deterministic per-cell pulse count. The update kernels are the
+rules' (``hwsim.learning_rules.pulses``): the tile hands them arrays — device states, parameters, trains.
+
+Random streams come from the tile's seed (``random_state``; in a network, the seed tree's child
+("tile", tile_id)): device sampling (G+ and G− apart), pulse noise keyed by (update step), read noise keyed by
+(read number), stochastic rounding — so results never depend on thread counts or on other tiles.
 """
 from __future__ import annotations
 
@@ -13,12 +18,16 @@ import numbers
 import numpy as np
 
 from hwsim.devices import DeviceModel
-from hwsim.devices.base import settle_states
-from hwsim.devices.rng import check_random_state, draw_key, stream_key
-
+from hwsim.devices.base import DeviceParameters, settle_states
+from hwsim.devices.rng import as_seed_sequence, check_random_state, child, kernel_key, stream_key
 from hwsim.hardware import ir_drop
 from hwsim.hardware.periphery import Periphery, adc, dac
-from hwsim.learning_rules.pulses import PAIR_MODES, bit_lists, counted_update, pulse_trains, stochastic_update
+from hwsim.learning_rules.interface import UpdateParameters
+from hwsim.learning_rules.pulses import (D_TRAINS, DEVICE_NOISE, PAIR_MODES, X_TRAINS, bit_lists, counted_update,
+                                         pulse_trains, stochastic_update)
+
+DEFAULT_UPDATE = UpdateParameters()
+_ADC_NOISE, _DEVICE_NOISE = 0, 1           # the two noise sources of one read: sub-streams of the read's key
 
 
 def _positive_int(name, value):
@@ -33,56 +42,116 @@ class Tile:
         rows, cols: array size (outputs × inputs).
         device: the device model of every cell (both devices of a pair).
         periphery: converters and wires (default ``Periphery()``).
-        random_state: None, int or numpy Generator; seeds device sampling, the update streams and read noise.
-        tile_id: index of this tile in a network (separates its random streams from other tiles').
+        random_state: None, int, SeedSequence or Generator: the tile's seed (device sampling, pulse noise,
+            read noise, rounding).
+        tile_id: index of this tile in a network (its position in the trace and the cost account).
         pair: how pulses reach the pair: "plus" (G− is a fixed reference; default), "unidirectional"
             (potentiation only: G+ for growth, G− for decrease) or "both" (opposite pulses on both).
     """
 
     def __init__(self, rows: int, cols: int, device: DeviceModel, periphery: Periphery | None = None,
-                 random_state=None, tile_id: int = 0, pair: str = "plus"):
+                 random_state=None, tile_id: int = 0, pair: str = "plus", *, _state: dict | None = None):
         _positive_int("rows", rows)
         _positive_int("cols", cols)
         if not isinstance(device, DeviceModel):
-            raise ValueError(f"device must be a DeviceModel (e.g. devices.get_device('soft-bounds')), got {device!r}")
+            raise ValueError(f"device must be a DeviceModel (e.g. hwsim.devices.get_device('soft-bounds')), "
+                             f"got {device!r}")
         periphery = Periphery() if periphery is None else periphery
         if not isinstance(periphery, Periphery):
             raise ValueError(f"periphery must be a Periphery, got {periphery!r}")
         if pair not in PAIR_MODES:
             raise ValueError(f"pair must be one of {tuple(PAIR_MODES)}, got {pair!r}")
-        _positive_int("tile_id + 1", tile_id + 1 if isinstance(tile_id, (int, np.integer)) else tile_id)
+        if isinstance(tile_id, bool) or not isinstance(tile_id, (int, np.integer)) or tile_id < 0:
+            raise ValueError(f"tile_id must be an integer >= 0, got {tile_id!r}")
         self.rows, self.cols = int(rows), int(cols)
         self.device, self.periphery, self.pair, self.tile_id = device, periphery, pair, int(tile_id)
-        rng = check_random_state(random_state)
-        self.params_plus = device.sample((rows, cols), rng)
-        self.params_minus = device.sample((rows, cols), rng)
+        #: weight change of one pulse on the nominal device at w = 0
+        self.dw_nominal = device.nominal_step()
+        #: weight change of one coincidence: in "both" mode G+ and G− each take a pulse, so W moves 2·dw
+        self.dw_pair = self.dw_nominal * (2 if pair == "both" else 1)
+        self._w32 = self._solvers = self._gsum = None
+        if _state is not None:
+            self._restore(_state)
+            return
+        seq = as_seed_sequence(random_state)
+        self.params_plus = device.sample((rows, cols), check_random_state(child(seq, "devices", 0)))
+        self.params_minus = device.sample((rows, cols), check_random_state(child(seq, "devices", 1)))
         self.w_plus = device.initial_state(self.params_plus)
         self.w_minus = device.initial_state(self.params_minus)
-        if pair == "plus" and device.w_min >= 0:
-            # one-sided device: the fixed reference sits mid-range so that W can take both signs
-            self.w_minus[...] = 0.5 * (self.params_minus["w_min"] + self.params_minus["w_max"])
+        if pair == "plus":
+            self.w_minus[...] = self.reference_state()
             settle_states(self.params_minus, self.w_minus)
         if pair == "unidirectional":        # both devices start at the bottom of their range
             self.w_plus[...] = self.params_plus["w_min"]
             self.w_minus[...] = self.params_minus["w_min"]
             settle_states(self.params_plus, self.w_plus)
             settle_states(self.params_minus, self.w_minus)
-        self.seed = draw_key(rng)
-        self._read_rng = np.random.default_rng(int(draw_key(rng)))
-        self.steps = 0
-        self.reads = 0
-        # cost counters (hwsim.hardware.cost): input vectors read, conversions, Σ G·V² over reads [W], pulse slots
+        #: kernel keys of the tile's streams
+        self.keys = {name: kernel_key(child(seq, name)) for name in ("pulses", "reads", "rounding")}
+        #: calls so far: pulsed and counted updates ("steps"), reads (forward, backward, read-backs)
+        self.steps = self.reads = 0
+        # cost counters (hwsim.hardware.cost): input vectors read, conversions, Σ G·V² over reads [W],
+        # pulse slots, devices read back by verify reads
         self.read_vectors = self.dac_conversions = self.adc_conversions = self.update_slots = 0
+        self.cell_reads = 0
         self.read_power_sum = 0.0
         #: pulses delivered per device: [potentiation G+, depression G+, potentiation G−, depression G−]
         self.pulse_counts = np.zeros((4, rows, cols), np.int64)
-        #: weight change of one pulse on the nominal device at w = 0
-        self.dw_nominal = device.nominal_step()
-        #: weight change of one coincidence: in "both" mode G+ and G− each take a pulse, so W moves 2·dw
-        self.dw_pair = self.dw_nominal * (2 if pair == "both" else 1)
-        self._w32 = None
-        self._solvers = None
-        self._gsum = None
+
+    # ---- state -------------------------------------------------------------------------------------------
+    _COUNTERS = ("steps", "reads", "read_vectors", "dac_conversions", "adc_conversions", "update_slots",
+                 "cell_reads")
+
+    def state(self) -> dict:
+        """Everything that makes this tile what it is now (arrays and scalars): device states and sampled
+        parameters of both devices, pulse counters, stream keys and call counters. ``Tile.from_state``
+        rebuilds it exactly."""
+        out = {"w_plus": self.w_plus.copy(), "w_minus": self.w_minus.copy(),
+               "params_plus": self.params_plus.values.copy(), "params_minus": self.params_minus.values.copy(),
+               "pulse_counts": self.pulse_counts.copy(), "read_power_sum": self.read_power_sum,
+               **{f"key_{k}": np.uint64(v) for k, v in self.keys.items()}}
+        out.update({k: int(getattr(self, k)) for k in self._COUNTERS})
+        return out
+
+    @classmethod
+    def from_state(cls, state: dict, device: DeviceModel, periphery: Periphery | None = None, tile_id: int = 0,
+                   pair: str = "plus") -> "Tile":
+        """The tile saved by ``state()`` (same device model, periphery and pair mode)."""
+        rows, cols = np.shape(state["w_plus"])
+        return cls(rows, cols, device, periphery, tile_id=tile_id, pair=pair, _state=state)
+
+    def _restore(self, state):
+        shape = (self.rows, self.cols)
+        template = self.device.sample((1,), 0)
+        for side in ("plus", "minus"):
+            values = np.array(state[f"params_{side}"], dtype=np.float64)
+            if values.shape != (template.values.shape[0], self.rows * self.cols):
+                raise ValueError(f"params_{side} has shape {values.shape}, expected "
+                                 f"{(template.values.shape[0], self.rows * self.cols)}")
+            setattr(self, f"params_{side}", DeviceParameters(template.model_id, template.n_states, values,
+                                                             template.consts, shape, template.names))
+        self.w_plus = np.array(state["w_plus"], dtype=np.float64).reshape(shape)
+        self.w_minus = np.array(state["w_minus"], dtype=np.float64).reshape(shape)
+        self.pulse_counts = np.array(state["pulse_counts"], dtype=np.int64).reshape(4, *shape)
+        self.read_power_sum = float(state["read_power_sum"])
+        self.keys = {k: np.uint64(state[f"key_{k}"]) for k in ("pulses", "reads", "rounding")}
+        for k in self._COUNTERS:
+            setattr(self, k, int(state[k]))
+
+    def reference_state(self) -> np.ndarray:
+        """The fixed G− state of "plus" mode: 0 (the middle of a signed range), or mid-range for one-sided
+        devices (w_min >= 0) so that W takes both signs."""
+        if self.device.w_min < 0:
+            return np.zeros((self.rows, self.cols))
+        return 0.5 * (self.params_minus["w_min"] + self.params_minus["w_max"])
+
+    def weight_reach(self) -> float:
+        """Largest |W| of the nominal device that every sign can reach under this pair mode."""
+        dev = self.device
+        if self.pair == "plus":
+            ref = 0.0 if dev.w_min < 0 else 0.5 * (dev.w_min + dev.w_max)
+            return min(dev.w_max - ref, ref - dev.w_min)
+        return dev.w_max - dev.w_min
 
     # ---- weights -----------------------------------------------------------------------------------------
     def get_weights(self) -> np.ndarray:
@@ -146,6 +215,9 @@ class Tile:
         """Transpose read Wᵀ·d through the periphery: (batch, rows) → (batch, cols)."""
         return self._read(d, transpose=True)
 
+    def _read_generator(self, noise: int) -> np.random.Generator:
+        return np.random.default_rng(int(stream_key(self.keys["reads"], self.reads, noise)))
+
     def _read(self, x, transpose: bool) -> np.ndarray:
         per = self.periphery
         n_in = self.rows if transpose else self.cols
@@ -154,7 +226,8 @@ class Tile:
         xq, scales = dac(np.atleast_2d(x), per.dac_bits, per.input_range, per.input_scaling == "abs-max")
         y = self._mvm(xq, transpose)
         self._count_read(xq, transpose)
-        adc(y, scales, per.adc_bits, per.output_range, per.output_noise, stream_key(self.seed, self.tile_id, -1 - self.reads))
+        adc(y, scales, per.adc_bits, per.output_range, per.output_noise,
+            stream_key(self.keys["reads"], self.reads, _ADC_NOISE))
         self.reads += 1
         return y[0] if single else y
 
@@ -166,7 +239,7 @@ class Tile:
         if self._gsum is None:
             # Σ (G+ + G−) along columns and rows, from the states: G = g_min + k·(w − w_min) per device
             dev = self.device
-            k = (dev.g_max - dev.g_min) / (dev.w_max - dev.w_min)
+            k = dev.siemens_per_weight()
             off = 2 * (dev.g_min - k * dev.w_min)
             ws = self.w_plus + self.w_minus
             self._gsum = (k * ws.sum(axis=0) + off * self.rows, k * ws.sum(axis=1) + off * self.cols)
@@ -185,22 +258,16 @@ class Tile:
             y = self._ir_drop_mvm(x, transpose, solver)
         if dev.read_noise:
             # per read, each device's conductance is G·(1 + σξ): the output noise is Gaussian with variance
-            # σ²·Σ_j (G+_ij² + G−_ij²)·x_j², conductances in weight units (G / g_unit)
+            # σ²·Σ_j (G+_ij² + G−_ij²)·x_j², conductances in weight units (G / siemens_per_weight)
             g2 = self._w_abs2(transpose)
             std = dev.read_noise * np.sqrt((x * x) @ g2)
-            y += std * self._read_rng.standard_normal(y.shape, dtype=np.float32)
+            y += std * self._read_generator(_DEVICE_NOISE).standard_normal(y.shape, dtype=np.float32)
         return y
 
     def _w_abs2(self, transpose):
-        gp = self.device.conductance(self.w_plus) / self._g_unit()
-        gm = self.device.conductance(self.w_minus) / self._g_unit()
+        gp, gm = (g / self.device.siemens_per_weight() for g in self.conductances())
         g2 = (gp * gp + gm * gm).astype(np.float32)
         return g2 if transpose else g2.T
-
-    def _g_unit(self) -> float:
-        """Siemens per weight unit."""
-        dev = self.device
-        return (dev.g_max - dev.g_min) / (dev.w_max - dev.w_min)
 
     def _ir_drop_mvm(self, x, transpose, solver):
         per = self.periphery
@@ -216,48 +283,66 @@ class Tile:
         else:
             i_p = ir_drop.first_order_currents(np.ascontiguousarray(gp), volts, r)
             i_m = ir_drop.first_order_currents(np.ascontiguousarray(gm), volts, r)
-        y = (i_p - i_m) * (per.input_range / (per.read_voltage * self._g_unit()))
+        y = (i_p - i_m) * (per.input_range / (per.read_voltage * self.device.siemens_per_weight()))
         return y.astype(np.float32)
+
+    def read_back(self) -> np.ndarray:
+        """W as verify reads see it: each device read once, with its read noise (no converters in the way);
+        counted in ``cell_reads`` (two devices per weight)."""
+        dev = self.device
+        self.cell_reads += 2 * self.rows * self.cols
+        if not dev.read_noise:
+            self.reads += 1
+            return self.get_weights()
+        rng = self._read_generator(_DEVICE_NOISE)
+        self.reads += 1
+        g_unit = dev.siemens_per_weight()
+        gp = dev.read(self.w_plus, rng) - dev.conductance(self.w_plus)
+        gm = dev.read(self.w_minus, rng) - dev.conductance(self.w_minus)
+        return self.get_weights() + (gp - gm) / g_unit
 
     # ---- updates -------------------------------------------------------------------------------------------
     def _step_key(self) -> np.uint64:
-        key = stream_key(self.seed, self.tile_id, self.steps)
+        key = stream_key(self.keys["pulses"], self.steps)
         self.steps += 1
         return key
 
-    def update(self, x, d, lr: float, bl: int = 31) -> dict:
-        """Stochastic pulsed update for a batch: ΔW ≈ −lr·Σ_b d_b·x_bᵀ (Gokmen & Vlasov 2016), with update
-        management (x and d scaled to equal maximal probabilities). Returns statistics of the call:
-        pulses fired and the fraction of saturated (clipped to 1) probabilities."""
-        if not (isinstance(bl, (int, np.integer)) and not isinstance(bl, bool) and 1 <= bl <= 64):
-            raise ValueError(f"bl must be an integer in [1, 64], got {bl!r}")
+    def update(self, x, d, lr: float, params: UpdateParameters = DEFAULT_UPDATE) -> dict:
+        """Stochastic pulsed update for a batch: ΔW ≈ −lr·Σ_b d_b·x_bᵀ (Gokmen & Vlasov 2016), trains of
+        ``params.bl`` bits, with update management (x and d scaled to equal maximal probabilities) unless
+        ``params.update_management`` is off. Returns statistics of the call: pulses fired and the fraction of
+        saturated (clipped to 1) probabilities."""
+        if not isinstance(params, UpdateParameters):
+            raise ValueError(f"params must be an UpdateParameters, got {params!r}")
         if isinstance(lr, bool) or not isinstance(lr, numbers.Real) or not (np.isfinite(lr) and lr >= 0):
             raise ValueError(f"lr must be a finite number >= 0, got {lr!r}")
-        lr = float(lr)
+        lr, bl = float(lr), params.bl
         x = self._check_matrix("x", x, (None, self.cols))
         d = self._check_matrix("d", d, (x.shape[0], self.rows))
         x_max, d_max = float(np.abs(x).max(initial=0)), float(np.abs(d).max(initial=0))
         if lr == 0 or x_max == 0 or d_max == 0:
             return {"pulses": 0, "saturated": 0.0}
         gain = lr / (bl * self.dw_pair)                      # c_x·c_d
-        c_x = np.sqrt(gain * d_max / x_max)
-        c_d = np.sqrt(gain * x_max / d_max)
+        if params.update_management:
+            c_x, c_d = np.sqrt(gain * d_max / x_max), np.sqrt(gain * x_max / d_max)
+        else:
+            c_x = c_d = np.sqrt(gain)
         key = self._step_key()
-        cols_bits, cols_neg, sat_x = pulse_trains(x, c_x, bl, stream_key(key, 1))
-        rows_bits, rows_neg, sat_d = pulse_trains(d, c_d, bl, stream_key(key, 0), True)
+        cols_bits, cols_neg, sat_x = pulse_trains(x, c_x, bl, stream_key(key, X_TRAINS))
+        rows_bits, rows_neg, sat_d = pulse_trains(d, c_d, bl, stream_key(key, D_TRAINS), True)
         self.update_slots += bl * x.shape[0]
         fired = stochastic_update(self.params_plus.model_id, self.params_plus.n_states, self.params_plus.values,
                                   self.params_minus.values, self.params_plus.consts, self.w_plus.reshape(-1),
                                   self.w_minus.reshape(-1), self.pulse_counts.reshape(4, -1), rows_bits, rows_neg,
                                   cols_neg, *bit_lists(cols_bits, bl), bl, PAIR_MODES[self.pair],
-                                  stream_key(key, 2))
+                                  stream_key(key, DEVICE_NOISE))
         self._changed()
         saturated = (sat_x + sat_d) / (x.size + d.size)
         return {"pulses": int(fired), "saturated": float(saturated)}
 
     def update_pulses(self, n_pulses) -> int:
-        """Deterministic update: a signed pulse count per cell (> 0: the weight must grow), rows × cols.
-        Returns the pulses fired."""
+        """Deterministic update: a signed pulse count per cell (> 0: the weight must grow), rows × cols; in
+        "both" mode each device of the pair takes the count. Returns the device pulses fired."""
         n = np.asarray(n_pulses)
         if n.shape != (self.rows, self.cols) or not np.issubdtype(n.dtype, np.integer):
             raise ValueError(f"n_pulses must be an integer array of shape {(self.rows, self.cols)}, got "
@@ -270,42 +355,42 @@ class Tile:
         self._changed()
         return int(np.abs(n).sum()) * (2 if self.pair == "both" else 1)
 
-    def update_delta(self, delta_w, max_pulses: int = 31, rounding: str = "nearest") -> int:
-        """Counted update for rules that compute ΔW: ΔW/dw pulses per cell (dw: the device's nominal step at
-        w = 0), rounded to the nearest integer or, with ``rounding="stochastic"``, down or up with the
-        probabilities that make the expected count exact (small updates then still happen on average);
-        capped at ±max_pulses. Returns the pulses fired."""
-        _positive_int("max_pulses", max_pulses)
-        if rounding not in ("nearest", "stochastic"):
-            raise ValueError(f"rounding must be 'nearest' or 'stochastic', got {rounding!r}")
+    def update_delta(self, delta_w, params: UpdateParameters = DEFAULT_UPDATE) -> int:
+        """Counted update for rules that compute ΔW: ΔW/dw_pair pulses per cell (dw_pair: the weight change
+        of one pulse — of both devices in "both" mode — on the nominal device at w = 0), rounded as
+        ``params.rounding`` says and capped at ±``params.max_pulses``. Returns the device pulses fired."""
+        if not isinstance(params, UpdateParameters):
+            raise ValueError(f"params must be an UpdateParameters, got {params!r}")
         dW = self._check_matrix("delta_w", delta_w, (self.rows, self.cols))
         ratio = dW / self.dw_pair
-        if rounding == "nearest":
+        if params.rounding == "nearest":
             n = np.rint(ratio)
         else:
-            rng = np.random.default_rng(int(stream_key(self.seed, self.tile_id, self.steps, 7)))
+            rng = np.random.default_rng(int(stream_key(self.keys["rounding"], self.steps)))
             n = np.floor(ratio + rng.random(ratio.shape))
-        n = np.clip(n, -max_pulses, max_pulses).astype(np.int64)
+        n = np.clip(n, -params.max_pulses, params.max_pulses).astype(np.int64)
         return self.update_pulses(n)
 
     def program(self, W, tolerance: float = 0.01, max_iterations: int = 20, mask=None) -> dict:
-        """Closed-loop write-and-verify with real pulses. Each iteration reads W (with read noise) and pulses
-        every weight that is off by more than ``tolerance`` towards its target by round(error/step) pulses
-        (at least one). ``step`` starts at the nominal dw and adapts per weight to the response seen so far
-        (geometric mean of the old estimate and the last measured move per pulse, the latter trusted within a
-        factor 2 of the estimate; overall within [dw/20, 20·dw]), so devices with a large or small step
-        neither oscillate nor crawl, and cycle-to-cycle noise cannot make the loop diverge. Returns the residual error (max and
-        rms of |W_read − W|, and max of the exact state), iterations, pulses spent and whether it converged.
-        ``mask`` (bool, rows × cols) restricts programming and the residual to some cells."""
-        if not (isinstance(tolerance, (int, float)) and tolerance > 0):
-            raise ValueError(f"tolerance must be > 0, got {tolerance!r}")
+        """Closed-loop write-and-verify with real pulses. Each iteration reads W back (``read_back``: read
+        noise, counted) and pulses every weight that is off by more than ``tolerance`` towards its target by
+        round(error/step) pulses (at least one). ``step`` starts at the nominal dw_pair and adapts per weight
+        to the response seen so far (geometric mean of the old estimate and the last measured move per pulse,
+        the latter trusted within a factor 2 of the estimate; overall within [dw/20, 20·dw]), so devices with
+        a large or small step neither oscillate nor crawl, and cycle-to-cycle noise cannot make the loop
+        diverge. Returns the residual error (max and rms of |W_read − W|, and max of the exact state),
+        iterations, pulses spent and whether it converged. ``mask`` (bool, rows × cols) restricts programming
+        and the residual to some cells."""
+        if isinstance(tolerance, bool) or not isinstance(tolerance, numbers.Real) or not (
+                np.isfinite(tolerance) and tolerance > 0):
+            raise ValueError(f"tolerance must be a finite number > 0, got {tolerance!r}")
         _positive_int("max_iterations", max_iterations)
         target = self._check_matrix("W", W, (self.rows, self.cols))
         sel = np.ones(target.shape, bool) if mask is None else np.asarray(mask, bool)
         dw = self.dw_pair
         step = np.full(target.shape, dw)
         spent, it = 0, 0
-        read = self.read_weights()
+        read = self.read_back()
         for it in range(1, max_iterations + 1):
             err = target - read
             off = (np.abs(err) > tolerance) & sel
@@ -315,7 +400,7 @@ class Tile:
             n = np.where(off, np.rint(err / step), 0)
             n = np.where(off & (n == 0), np.sign(err), n).astype(np.int64)
             spent += self.update_pulses(n)
-            new = self.read_weights()
+            new = self.read_back()
             moved = (new - read) * np.sign(n)
             seen = (n != 0) & (moved > 0)
             est = np.clip(moved[seen] / np.abs(n[seen]), step[seen] / 2, 2 * step[seen])
@@ -350,16 +435,6 @@ class Tile:
         self._changed()
         res = self.program(target, tolerance or self.dw_nominal, max_iterations, mask=full)
         return {"refreshed": n, "pulses": 2 * n + res["pulses"]}
-
-    def read_weights(self) -> np.ndarray:
-        """W as one verify read sees it: each device read with its read noise (no periphery)."""
-        dev = self.device
-        if not dev.read_noise:
-            return self.get_weights()
-        g_unit = self._g_unit()
-        gp = dev.read(self.w_plus, self._read_rng) - dev.conductance(self.w_plus)
-        gm = dev.read(self.w_minus, self._read_rng) - dev.conductance(self.w_minus)
-        return self.get_weights() + (gp - gm) / g_unit
 
     # ---- checks --------------------------------------------------------------------------------------------
     @staticmethod

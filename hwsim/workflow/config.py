@@ -1,20 +1,22 @@
-"""Run configuration: one TOML file, validated on load into a ``Config``; every error names its key path.
-
-Sections and keys (defaults in brackets):
+"""Run configuration: the one schema of a run — sections, keys, types, ranges, defaults — and everything that
+turns text into a validated ``Config``: TOML files, ``--set key.path=value``, command-line flags, bare keys,
+device and periphery resolution, rule hyperparameters. Every error names its key path.
 
     seed = 0
     [dataset]    name ["digits"], path [""]
     [network]    hidden [[32]], activation ["relu"], rank [none: full], tile_rows [256], tile_cols [256],
                  shared_basis [false], weight_fill [none]
     [device]     preset ["ideal"] — a preset, model name or "ideal"; any other key overrides that device's field
-    [periphery]  any field of hwsim.hardware.periphery.Periphery (default: ideal periphery for the ideal device,
-                 else Periphery())
-    [rule]       name ["bp"] — rule with schemes ("bp+decor"); other keys are the rule's hyperparameters
+    [periphery]  preset ["default"] — "default" (8-bit converters, output noise; hwsim.hardware.periphery) or
+                 "ideal" (no quantisation, noise or saturation); any other key overrides a periphery field
+    [rule]       name ["bp"] — a rule with schemes ("bp+decor"); other keys are its hyperparameters
+    [update]     bl [31], update_management [true], max_pulses [31], rounding ["stochastic"]
     [training]   epochs [30], batch_size [32], lr [0.1]
-    [trace]      path ["": no trace], snapshots ["last"], every epoch list, "all" or "last"; subsample [1.0]
+    [trace]      path ["": no trace], snapshots ["last"]: "all", "last" or a list of epochs; subsample [1.0]
     [cost]       overrides of the cost coefficients (hwsim.hardware.cost.COEFFICIENTS)
 
-``--set key.path=value`` overrides any key (``device.dw_min=0.01``, ``training.epochs=5``).
+The device and the periphery are separate choices: the ``ideal`` device keeps the default periphery unless
+``periphery.preset = "ideal"`` says otherwise.
 """
 from __future__ import annotations
 
@@ -22,47 +24,65 @@ import copy
 import dataclasses
 import tomllib
 
-from hwsim import devices
-from hwsim import learning_rules
-
+from hwsim import devices, learning_rules
+from hwsim.devices import validation as v
+from hwsim.hardware.cost import COEFFICIENTS
+from hwsim.hardware.layers import LayerSpec, mlp
 from hwsim.hardware.periphery import Periphery
-
-SECTIONS = {
-    "dataset": {"name": "digits", "path": ""},
-    "network": {"hidden": [32], "activation": "relu", "rank": None, "tile_rows": 256, "tile_cols": 256,
-                "shared_basis": False, "weight_fill": None},
-    "device": {"preset": "ideal"},
-    "periphery": {},
-    "rule": {"name": "bp"},
-    "training": {"epochs": 30, "batch_size": 32, "lr": 0.1},
-    "trace": {"path": "", "snapshots": "last", "subsample": 1.0},
-    "cost": {},
-}
-TOP = {"seed": 0}
+from hwsim.learning_rules.interface import UpdateParameters
+from hwsim.workflow.datasets import DATASETS, dataset_shape
 
 
 class ConfigError(ValueError):
     """A config problem; the message starts with the key path."""
 
 
+class _Snapshots(v.Constraint):
+    def describe(self):
+        return '"last", "all" or a list of epochs (integers >= 0; 0 = before training)'
+
+    def __call__(self, value):
+        if value in ("last", "all") and isinstance(value, str):
+            return value
+        return v.IntList(0, 10**7, 0, 10**5)(value)
+
+
+PERIPHERY_PRESETS = {"default": Periphery, "ideal": Periphery.ideal}
+
+# section → key → (default, constraint); [device], [periphery] and [rule] take further keys, checked by the
+# device model, the Periphery and the rule's declared hyperparameters.
+SCHEMA = {
+    "dataset": {"name": ("digits", v.Options(DATASETS)), "path": ("", v.Text())},
+    "network": {"hidden": ([32], v.IntList(1, 1 << 16, 0, 32)),
+                "activation": ("relu", v.Options(("relu", "sigmoid", "tanh"))),
+                "rank": (None, v.Optional(v.Integer(1, 1 << 16))),
+                "tile_rows": (256, v.Integer(1, 4096)), "tile_cols": (256, v.Integer(1, 4096)),
+                "shared_basis": (False, v.Boolean()),
+                "weight_fill": (None, v.Optional(v.Real(0.0, 1.0, lo_open=True)))},
+    "device": {"preset": ("ideal", v.Text(256))},
+    "periphery": {"preset": ("default", v.Options(tuple(PERIPHERY_PRESETS)))},
+    "rule": {"name": ("bp", v.Text(256))},
+    "update": {f.name: (f.default, UpdateParameters.CONSTRAINTS[f.name])
+               for f in dataclasses.fields(UpdateParameters)},
+    "training": {"epochs": (30, v.Integer(1, 100_000)), "batch_size": (32, v.Integer(1, 1 << 20)),
+                 "lr": (0.1, v.Real(0.0, 1e6, lo_open=True))},
+    "trace": {"path": ("", v.Text()), "snapshots": ("last", _Snapshots()),
+              "subsample": (1.0, v.Real(0.0, 1.0, lo_open=True))},
+    "cost": {},
+}
+TOP = {"seed": (0, v.Integer(0, 2**63 - 1))}
+OPEN_SECTIONS = ("device", "periphery", "rule", "cost")     # sections with keys beyond the schema's
+
+# command-line flags → key paths (hwsim train/compare/sweep/config show)
+FLAGS = {"rule": "rule.name", "device": "device.preset", "periphery": "periphery.preset",
+         "hidden": "network.hidden", "activation": "network.activation", "epochs": "training.epochs",
+         "batch_size": "training.batch_size", "lr": "training.lr", "seed": "seed", "dataset": "dataset.name",
+         "dataset_path": "dataset.path", "rank": "network.rank", "tile_size": ("network.tile_rows",
+                                                                              "network.tile_cols")}
+
+
 def _err(path, message):
     return ConfigError(f"{path}: {message}")
-
-
-def _check_type(path, value, kind):
-    ok = {"int": isinstance(value, int) and not isinstance(value, bool),
-          "num": isinstance(value, (int, float)) and not isinstance(value, bool),
-          "str": isinstance(value, str), "bool": isinstance(value, bool)}[kind]
-    if not ok:
-        names = {"int": "an integer", "num": "a number", "str": "a string", "bool": "true or false"}
-        raise _err(path, f"must be {names[kind]}, got {value!r}")
-
-
-def _range(path, value, lo=None, hi=None, strict_lo=False):
-    if lo is not None and (value < lo or (strict_lo and value == lo)):
-        raise _err(path, f"must be {'>' if strict_lo else '>='} {lo}, got {value}")
-    if hi is not None and value > hi:
-        raise _err(path, f"must be <= {hi}, got {value}")
 
 
 def _prefixed(section, exc):
@@ -74,6 +94,47 @@ def _prefixed(section, exc):
     return ConfigError(f"{section}: {msg}")
 
 
+# ---- values from text ---------------------------------------------------------------------------------------
+def parse_value(text: str):
+    """A TOML value (``0.01``, ``64``, ``true``, ``[1, 2]``, ``"x"``); bare words are strings."""
+    try:
+        return tomllib.loads(f"v = {text}")["v"]
+    except tomllib.TOMLDecodeError:
+        return text
+    except RecursionError:
+        raise ConfigError(f"value nested too deeply: {text[:40]}…") from None
+
+
+def parse_sets(items) -> dict:
+    """['key=value', …] → {key: parsed value}."""
+    out = {}
+    for item in items or []:
+        key, sep, value = item.partition("=")
+        if not sep or not key.strip():
+            raise ConfigError(f"--set expects key=value, got {item!r}")
+        out[key.strip()] = parse_value(value.strip())
+    return out
+
+
+# ---- devices and periphery -----------------------------------------------------------------------------------
+def resolve_device(name: str, overrides: dict | None = None) -> devices.DeviceModel:
+    """A preset, a model with its defaults, or ``ideal``, by name, with field overrides (ints given for real
+    fields are fine: ``dw_min = 1``)."""
+    base = devices.get_device(name)
+    overrides = overrides or {}
+    defaults = {f.name: f.default for f in dataclasses.fields(base)}
+    coerced = {k: float(x) if isinstance(defaults.get(k), float) and isinstance(x, int) and not isinstance(x, bool)
+               else x for k, x in overrides.items()}
+    return base.replace(**coerced)
+
+
+def resolve_periphery(preset: str, overrides: dict | None = None) -> Periphery:
+    """The "default" or "ideal" periphery with field overrides."""
+    base = PERIPHERY_PRESETS[preset]()
+    return dataclasses.replace(base, **(overrides or {}))
+
+
+# ---- the config ------------------------------------------------------------------------------------------------
 @dataclasses.dataclass
 class Config:
     """A validated run configuration (plain sections of values)."""
@@ -84,6 +145,7 @@ class Config:
     device: dict
     periphery: dict
     rule: dict
+    update: dict
     training: dict
     trace: dict
     cost: dict
@@ -95,21 +157,38 @@ class Config:
         return dumps(self.to_dict())
 
     # ---- built objects -----------------------------------------------------------------------------------
-    def device_model(self):
-        over = {k: v for k, v in self.device.items() if k != "preset"}
-        return devices.get_device(self.device["preset"], **over)
+    def device_model(self) -> devices.DeviceModel:
+        return resolve_device(self.device["preset"], {k: x for k, x in self.device.items() if k != "preset"})
 
     def periphery_model(self) -> Periphery:
-        base = Periphery.ideal() if self.device["preset"] == "ideal" else Periphery()
-        return dataclasses.replace(base, **self.periphery)
+        return resolve_periphery(self.periphery["preset"],
+                                 {k: x for k, x in self.periphery.items() if k != "preset"})
+
+    def update_parameters(self) -> UpdateParameters:
+        return UpdateParameters(**self.update)
 
     def rule_hyper(self) -> dict:
-        return {k: v for k, v in self.rule.items() if k != "name"}
+        """The rule's hyperparameters as given (the rule fills in its defaults)."""
+        return {k: x for k, x in self.rule.items() if k != "name"}
+
+    def requirements(self) -> dict:
+        """What the rule needs of the network (factorization, center, decorrelate, pair)."""
+        return learning_rules.requirements(self.rule["name"])
+
+    def layer_specs(self, n_features: int | None = None, n_classes: int | None = None) -> list[LayerSpec]:
+        """The network's layers: the dataset's input and class counts around ``network.hidden``, in the form
+        the rule needs (``hwsim map`` and ``hwsim train`` both build from here)."""
+        if n_features is None or n_classes is None:
+            n_features, n_classes = dataset_shape(self.dataset["name"])
+        sizes = [n_features, *self.network["hidden"], n_classes]
+        return mlp(sizes, self.network["activation"], self.requirements()["factorization"] or "dense",
+                   self.network["rank"])
 
 
 def defaults() -> dict:
-    out = copy.deepcopy(TOP)
-    out.update(copy.deepcopy(SECTIONS))
+    out = {k: copy.deepcopy(d) for k, (d, _) in TOP.items()}
+    for section, keys in SCHEMA.items():
+        out[section] = {k: copy.deepcopy(d) for k, (d, _) in keys.items()}
     return out
 
 
@@ -118,28 +197,84 @@ def set_path(data: dict, path: str, value) -> None:
     parts = path.split(".")
     if len(parts) == 1:
         if parts[0] not in TOP:
-            raise _err(path, f"unknown key; top-level keys: {', '.join(TOP)}; sections: {', '.join(SECTIONS)}")
+            raise _err(path, f"unknown key; top-level keys: {', '.join(TOP)}; sections: {', '.join(SCHEMA)}")
         data[parts[0]] = value
         return
-    if len(parts) != 2 or parts[0] not in SECTIONS:
-        raise _err(path, f"unknown key path; sections: {', '.join(SECTIONS)}")
-    data.setdefault(parts[0], {})[parts[1]] = value
+    if len(parts) != 2 or parts[0] not in SCHEMA or not parts[1]:
+        raise _err(path, f"unknown key path; sections: {', '.join(SCHEMA)}")
+    section = data.setdefault(parts[0], {})
+    if not isinstance(section, dict):
+        raise _err(parts[0], f"must be a table ([{parts[0]}]), got {section!r}")
+    section[parts[1]] = value
+
+
+def resolve_bare(sets: dict, device_name: str = "ideal") -> dict:
+    """Bare ``--set`` keys → key paths: a top-level key, else the device's field, the periphery's, the update
+    parameters', else a rule hyperparameter."""
+    try:
+        dev_fields = {f.name for f in dataclasses.fields(devices.get_device(device_name))}
+    except (ValueError, TypeError):         # a bad device name: validation reports it with its key path
+        dev_fields = set()
+    owners = (("device", dev_fields), ("periphery", {f.name for f in dataclasses.fields(Periphery)}),
+              ("update", set(SCHEMA["update"])))
+    out = {}
+    for key, value in sets.items():
+        if "." in key or key in TOP:
+            out[key] = value
+            continue
+        section = next((name for name, names in owners if key in names), "rule")
+        out[f"{section}.{key}"] = value
+    return out
 
 
 def load(path: str | None = None, sets: dict | None = None) -> Config:
     """Read a TOML file (or start from defaults), apply ``sets`` (key path → value), validate."""
-    raw = {}
-    if path:
-        try:
-            with open(path, "rb") as f:
-                raw = tomllib.load(f)
-        except OSError as exc:
-            raise ConfigError(f"{path}: cannot read ({exc.strerror})") from None
-        except tomllib.TOMLDecodeError as exc:
-            raise ConfigError(f"{path}: not valid TOML ({exc})") from None
+    raw = read_toml(path) if path else {}
     for key, value in (sets or {}).items():
         set_path(raw, key, value)
     return validate(raw)
+
+
+def read_toml(path: str) -> dict:
+    try:
+        with open(path, "rb") as f:
+            return tomllib.load(f)
+    except OSError as exc:
+        raise ConfigError(f"{path}: cannot read ({exc.strerror or exc})") from None
+    except UnicodeDecodeError as exc:
+        raise ConfigError(f"{path}: not UTF-8 text ({exc.reason} at byte {exc.start})") from None
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError(f"{path}: not valid TOML ({exc})") from None
+    except RecursionError:
+        raise ConfigError(f"{path}: values nested too deeply") from None
+
+
+def raw_from_flags(config_path: str | None, flags: dict, given: dict | None = None) -> dict:
+    """The raw (unvalidated) config: the file (if any), then the flags given (``FLAGS`` names, None: not
+    given), then ``given`` (key paths or bare keys, resolved by ``resolve_bare``; ``parse_sets`` turns
+    ``--set`` items into it): later wins."""
+    raw = read_toml(config_path) if config_path else {}
+    sets = {}
+    for flag, value in flags.items():
+        if value is None:
+            continue
+        keys = FLAGS[flag]
+        for key in (keys if isinstance(keys, tuple) else (keys,)):
+            sets[key] = list(value) if isinstance(value, tuple) else value
+    given = given or {}
+    device = given.get("device.preset", sets.get("device.preset"))
+    if device is None:
+        section = raw.get("device")
+        device = section.get("preset") if isinstance(section, dict) else None
+    sets.update(resolve_bare(given, device or SCHEMA["device"]["preset"][0]))
+    for key, value in sets.items():
+        set_path(raw, key, value)
+    return raw
+
+
+def from_flags(config_path: str | None, flags: dict, given: dict | None = None) -> Config:
+    """``raw_from_flags`` validated."""
+    return validate(raw_from_flags(config_path, flags, given))
 
 
 def loads(text: str) -> Config:
@@ -151,131 +286,99 @@ def loads(text: str) -> Config:
 
 
 def validate(raw: dict) -> Config:
+    """Raw sections → a Config; the first problem raises ConfigError naming its key path."""
+    if not isinstance(raw, dict):
+        raise ConfigError(f"a config is a table of sections, got {raw!r}")
     data = defaults()
     for key, value in raw.items():
         if key in TOP:
             data[key] = value
-        elif key in SECTIONS:
+        elif key in SCHEMA:
             if not isinstance(value, dict):
                 raise _err(key, f"must be a table ([{key}]), got {value!r}")
             data[key].update(value)
         else:
-            raise _err(key, f"unknown key; top-level keys: {', '.join(TOP)}; sections: {', '.join(SECTIONS)}")
-    _check_type("seed", data["seed"], "int")
-    _range("seed", data["seed"], 0)
-
-    ds = data["dataset"]
-    _known("dataset", ds, SECTIONS["dataset"])
-    from hwsim.workflow.datasets import DATASETS
-    if ds["name"] not in DATASETS:
-        raise _err("dataset.name", f"must be one of {DATASETS}, got {ds['name']!r}")
-    _check_type("dataset.path", ds["path"], "str")
-
-    net = data["network"]
-    _known("network", net, SECTIONS["network"])
-    if not isinstance(net["hidden"], list) or not all(isinstance(h, int) and not isinstance(h, bool) and h >= 1
-                                                       for h in net["hidden"]):
-        raise _err("network.hidden", f"must be a list of integers >= 1, got {net['hidden']!r}")
-    from hwsim.hardware.assembler import ACTIVATIONS
-    if net["activation"] not in ACTIVATIONS[:3]:
-        raise _err("network.activation", f"must be one of {ACTIVATIONS[:3]}, got {net['activation']!r}")
-    if net["rank"] is not None:
-        _check_type("network.rank", net["rank"], "int")
-        _range("network.rank", net["rank"], 1)
-    for key in ("tile_rows", "tile_cols"):
-        _check_type(f"network.{key}", net[key], "int")
-        _range(f"network.{key}", net[key], 1)
-    _check_type("network.shared_basis", net["shared_basis"], "bool")
-    if net["weight_fill"] is not None:
-        _check_type("network.weight_fill", net["weight_fill"], "num")
-        _range("network.weight_fill", net["weight_fill"], 0, 1, strict_lo=True)
-
-    dev = data["device"]
-    _check_type("device.preset", dev["preset"], "str")
+            raise _err(key, f"unknown key; top-level keys: {', '.join(TOP)}; sections: {', '.join(SCHEMA)}")
+    for key, (_, constraint) in TOP.items():
+        data[key] = _checked(key, data[key], constraint)
+    for section, keys in SCHEMA.items():
+        values = data[section]
+        for key in values:
+            if key not in keys and section not in OPEN_SECTIONS:
+                raise _err(f"{section}.{key}", f"unknown key; known: {', '.join(keys)}")
+            if isinstance(values[key], dict):
+                raise _err(f"{section}.{key}", f"must be a value, not a table, got {values[key]!r}")
+        for key, (_, constraint) in keys.items():
+            values[key] = _checked(f"{section}.{key}", values[key], constraint)
     cfg = Config(**data)
+
     try:
         cfg.device_model()
     except ValueError as exc:
-        if str(exc).startswith("unknown device"):
-            raise _err("device.preset", str(exc)) from None
-        if str(exc).startswith("unknown parameter"):
-            key = str(exc).split("'")[1]
-            raise _err(f"device.{key}", str(exc)) from None
+        msg = str(exc)
+        if msg.startswith("unknown device"):
+            raise _err("device.preset", msg) from None
+        if msg.startswith("unknown parameter"):
+            raise _err(f"device.{msg.split(chr(39))[1]}", msg) from None
         raise _prefixed("device", exc) from None
+    except TypeError as exc:
+        raise _err("device", f"a field has a value of the wrong type ({exc})") from None
 
-    unknown = set(data["periphery"]) - {f.name for f in dataclasses.fields(Periphery)}
-    if unknown:
-        raise _err(f"periphery.{sorted(unknown)[0]}", "unknown key; known: "
-                   + ", ".join(f.name for f in dataclasses.fields(Periphery)))
+    fields = {f.name for f in dataclasses.fields(Periphery)}
+    for key in cfg.periphery:
+        if key != "preset" and key not in fields:
+            raise _err(f"periphery.{key}", f"unknown key; known: preset, {', '.join(sorted(fields))}")
     try:
         cfg.periphery_model()
-    except ValueError as exc:
+    except (ValueError, TypeError) as exc:
         raise _prefixed("periphery", exc) from None
 
-    rule = data["rule"]
     try:
-        learning_rules.parse(rule["name"])
+        learning_rules.parse(cfg.rule["name"])
     except ValueError as exc:
         raise _err("rule.name", str(exc)) from None
-    base, schemes = learning_rules.parse(rule["name"])
-    known = set(learning_rules.RULES[base].defaults).union(*(learning_rules.SCHEMES[s].defaults for s in schemes))
-    for key in rule:
-        if key != "name" and key not in known:
-            raise _err(f"rule.{key}", f"unknown hyperparameter for {rule['name']!r}; known: "
-                       f"{', '.join(sorted(known)) or 'none'}")
+    try:
+        given = {k: x for k, x in cfg.rule.items() if k != "name"}
+        checked = learning_rules.check_hyperparameters(cfg.rule["name"], given)
+    except ValueError as exc:
+        raise _prefixed("rule", exc) from None
+    cfg.rule.update({k: checked[k] for k in given})
 
-    tr = data["training"]
-    _known("training", tr, SECTIONS["training"])
-    for key in ("epochs", "batch_size"):
-        _check_type(f"training.{key}", tr[key], "int")
-        _range(f"training.{key}", tr[key], 1)
-    _check_type("training.lr", tr["lr"], "num")
-    _range("training.lr", tr["lr"], 0, strict_lo=True)
-
-    trace = data["trace"]
-    _known("trace", trace, SECTIONS["trace"])
-    _check_type("trace.path", trace["path"], "str")
-    snaps = trace["snapshots"]
-    if not (snaps in ("last", "all") or (isinstance(snaps, list) and all(isinstance(e, int) and e >= 0
-                                                                       for e in snaps))):
-        raise _err("trace.snapshots", f"must be \"last\", \"all\" or a list of epochs (0 = before training), "
-                   f"got {snaps!r}")
-    _check_type("trace.subsample", trace["subsample"], "num")
-    _range("trace.subsample", trace["subsample"], 0, 1, strict_lo=True)
-
-    from hwsim.hardware.cost import COEFFICIENTS
-    for key, value in data["cost"].items():
+    for key, value in cfg.cost.items():
         if key not in COEFFICIENTS:
             raise _err(f"cost.{key}", f"unknown coefficient; known: {', '.join(COEFFICIENTS)}")
-        _check_type(f"cost.{key}", value, "num")
-        _range(f"cost.{key}", value, 0)
+        cfg.cost[key] = _checked(f"cost.{key}", value, v.Real(0.0, 1.0))
+    if cfg.network["rank"] is not None and cfg.requirements()["factorization"] is None:
+        raise _err("network.rank", f"only factorised rules (dfa_svd, enn, enn_local) take a rank; rule "
+                   f"{cfg.rule['name']!r} trains dense layers")
     return cfg
 
 
-def _known(section, values, schema):
-    for key in values:
-        if key not in schema:
-            raise _err(f"{section}.{key}", f"unknown key; known: {', '.join(schema)}")
+def _checked(path, value, constraint):
+    try:
+        return constraint(value)
+    except ValueError as exc:
+        raise _err(path, str(exc)) from None
 
 
-def _toml_value(v):
-    if isinstance(v, bool):
-        return "true" if v else "false"
-    if isinstance(v, (int, float)):
-        return repr(v)
-    if isinstance(v, str):
-        return '"' + v.replace("\\", "\\\\").replace('"', '\\"') + '"'
-    if isinstance(v, (list, tuple)):
-        return "[" + ", ".join(_toml_value(x) for x in v) + "]"
-    raise TypeError(f"cannot write {v!r} to TOML")
+def _toml_value(x):
+    if isinstance(x, bool):
+        return "true" if x else "false"
+    if isinstance(x, (int, float)):
+        return repr(x)
+    if isinstance(x, str):
+        return '"' + x.replace("\\", "\\\\").replace('"', '\\"') + '"'
+    if isinstance(x, (list, tuple)):
+        return "[" + ", ".join(_toml_value(e) for e in x) + "]"
+    raise TypeError(f"cannot write {x!r} to TOML")
 
 
 def dumps(data: dict) -> str:
     """Resolved config as TOML (None values are written as comments)."""
-    lines = [f"{k} = {_toml_value(v)}" for k, v in data.items() if not isinstance(v, dict)]
+    lines = [f"{k} = {_toml_value(x)}" for k, x in data.items() if not isinstance(x, dict)]
     for section, values in data.items():
         if isinstance(values, dict):
             lines.append(f"\n[{section}]")
-            for k, v in values.items():
-                lines.append(f"# {k} = (default)" if v is None else f"{k} = {_toml_value(v)}")
+            for k, x in values.items():
+                lines.append(f"# {k} = (default)" if x is None else f"{k} = {_toml_value(x)}")
     return "\n".join(lines) + "\n"

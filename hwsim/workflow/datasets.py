@@ -19,6 +19,14 @@ from dataclasses import dataclass
 import numpy as np
 
 DATASETS = ("digits", "mnist", "fashion-mnist")
+_SHAPES = {"digits": (64, 10), "mnist": (784, 10), "fashion-mnist": (784, 10)}
+
+
+def dataset_shape(name: str) -> tuple[int, int]:
+    """(features, classes) of a dataset as documented, without loading it (``hwsim map``)."""
+    if name not in _SHAPES:
+        raise ValueError(f"dataset must be one of {DATASETS}, got {name!r}")
+    return _SHAPES[name]
 
 
 @dataclass

@@ -1,10 +1,16 @@
-"""HDF5 traces of a run (schema: docs/trace-format.md).
+"""HDF5 traces of a run (schema: docs/trace-format.md): written by ``TraceWriter``, read by ``Trace``.
 
-The writer rewrites the whole file after every epoch into ``<path>.tmp`` and renames it over ``path``
-(atomic on POSIX): a killed run leaves the last complete epoch or nothing, never a half-written file.
+The file is created whole before training (every dataset that grows is chunked, resizable and checksummed)
+and then only appended to, in HDF5's single-writer/multiple-reader (SWMR) mode, which keeps the file
+consistent at every moment: a run killed at any point leaves a readable trace. An epoch is *committed* by
+appending its number to ``/metrics/epoch``, after every other row of that epoch has been written and flushed;
+readers use the committed epochs only. The network's full state (for ``Network.from_state``) lives in two
+alternating slots, ``/state/slot0`` and ``/state/slot1``: epoch k writes slot k mod 2 before committing, so
+the slot of the last committed epoch is never the one being written.
 """
 from __future__ import annotations
 
+import json
 import os
 import platform
 import subprocess
@@ -13,8 +19,13 @@ import time
 import numpy as np
 
 FORMAT = "hwsim-trace"
-FORMAT_VERSION = 1
+FORMAT_VERSION = 2
 PARAM_ROWS = ("w_min", "w_max", "scale_up", "scale_down", "c2c_std", "drift_nu")
+EPOCH_METRICS = {"train_loss": np.float64, "test_accuracy": np.float64, "saturated": np.float64,
+                 "pulses_potentiation": np.int64, "pulses_depression": np.int64, "refresh_pulses": np.int64,
+                 "refreshes": np.int64}
+TIMING = ("wall_s",)                          # the only non-deterministic data (excluded from comparisons)
+STATIC_STATE = ("params_plus", "params_minus", "key_pulses", "key_reads", "key_rounding", "kind")
 
 
 class TraceError(ValueError):
@@ -42,152 +53,352 @@ def versions() -> dict:
             "python": platform.python_version(), "git_commit": _git_commit()}
 
 
-class TraceWriter:
-    """Collects snapshots during training and writes the trace after every epoch."""
+# ---- nested state ⇄ flat paths ------------------------------------------------------------------------------
+def flatten(tree, prefix="") -> dict:
+    """{"a": {"b": [x, y]}} → {"a/b/#0": x, "a/b/#1": y} (lists keep their order as #k; empty containers
+    are left out — readers take them as absent)."""
+    out = {}
+    items = tree.items() if isinstance(tree, dict) else ((f"#{i}", x) for i, x in enumerate(tree))
+    for key, value in items:
+        path = f"{prefix}/{key}" if prefix else str(key)
+        if isinstance(value, (dict, list)):
+            out.update(flatten(value, path))
+        else:
+            out[path] = value
+    return out
 
-    def __init__(self, path, config, network, coeff, epochs: int, seed: int = 0):
+
+def unflatten(flat: dict):
+    """The inverse of ``flatten``."""
+    root: dict = {}
+    for path, value in flat.items():
+        parts = path.split("/")
+        node = root
+        for part in parts[:-1]:
+            node = node.setdefault(part, {})
+        node[parts[-1]] = value
+
+    def fix(node):
+        if not isinstance(node, dict):
+            return node
+        if node and all(k.startswith("#") for k in node):
+            return [fix(node[f"#{i}"]) for i in range(len(node))]
+        return {k: fix(x) for k, x in node.items()}
+    return fix(root)
+
+
+def _is_static(path):
+    return path.rsplit("/", 1)[-1] in STATIC_STATE or path.startswith("build/")
+
+
+def _dynamic_state(state):
+    """The parts of a network state that change while training (pulse counts live in the tiles' rows)."""
+    return {p: x for p, x in flatten(state).items() if not _is_static(p) and not p.endswith("/pulse_counts")}
+
+
+# ---- writing ---------------------------------------------------------------------------------------------------
+class TraceWriter:
+    """Creates the trace at ``path`` and appends every finished epoch (``on_epoch``); ``finish`` closes it."""
+
+    def __init__(self, path, config, network, coeff, epochs: int, random_state=None):
+        import h5py
+
+        from hwsim.devices.rng import check_random_state
+        from hwsim.hardware.cost import network_cost
         self.path, self.config, self.network, self.coeff = path, config, network, coeff
         snaps = config.trace["snapshots"]
         self.snap_epochs = set(range(epochs + 1)) if snaps == "all" else ({epochs} if snaps == "last" else set(snaps))
-        self.subsample = config.trace["subsample"]
-        rng = np.random.default_rng(seed)
-        self.index = {}                            # tile key → recorded flat device indices (None: all)
+        rng = check_random_state(random_state)
+        self.index = {}                            # (matrix, i) → recorded flat device indices (None: all)
         for name, m in network.matrices.items():
             for i, t in enumerate(m.all_tiles()):
                 n = t.rows * t.cols
-                k = max(1, int(round(self.subsample * n)))
+                k = max(1, int(round(config.trace["subsample"] * n)))
                 self.index[(name, i)] = None if k >= n else np.sort(rng.choice(n, k, replace=False))
-        self.snapshots = {key: [] for key in self.index}
-        self.snapshot_epochs = []
-        self.versions = versions()
+        os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
+        tmp = path + ".tmp"
+        f = self.f = h5py.File(tmp, "w", libver="latest")
+        f.attrs.update(format=FORMAT, format_version=FORMAT_VERSION, seed=config.seed,
+                       created=time.strftime("%Y-%m-%dT%H:%M:%S%z"))
+        cfg = f.create_group("config")
+        cfg.create_dataset("toml", data=config.to_toml())
+        for section, values in config.to_dict().items():
+            if isinstance(values, dict):
+                for k, x in values.items():
+                    cfg.attrs[f"{section}.{k}"] = "" if x is None else (str(x) if isinstance(x, (list, dict)) else x)
+            else:
+                cfg.attrs[section] = values
+        f.create_group("versions").attrs.update(versions())
+        met = f.create_group("metrics")
+        _grow(met, "epoch", (), np.int64)
+        for key, dtype in EPOCH_METRICS.items():
+            _grow(met, key, (), dtype)
+        tim = f.create_group("timing")
+        for key in TIMING:
+            _grow(tim, key, (), np.float64)
+        met.create_dataset("diverged", data=np.zeros(1, np.uint8))
+        lay = f.create_group("layers", track_order=True)
+        for name, m in network.matrices.items():
+            g = lay.create_group(name)
+            g.attrs.update(rows=m.rows, cols=m.cols, digital_scale=m.scale)
+            tiles = g.create_group("tiles")
+            for i, (rs, cs, t) in enumerate(m.blocks()):
+                tg = tiles.create_group(str(i))
+                tg.attrs.update(row_start=rs.start, row_stop=rs.stop, col_start=cs.start, col_stop=cs.stop,
+                                tile_id=t.tile_id, pair=t.pair, device_model=t.device.name)
+                idx = self.index[(name, i)]
+                snap = (t.rows, t.cols) if idx is None else (len(idx),)
+                if idx is not None:
+                    tg.create_dataset("device_index", data=idx)
+                _grow(tg, "snapshot_epochs", (), np.int64)
+                _grow(tg, "G_plus", snap, np.float32)
+                _grow(tg, "G_minus", snap, np.float32)
+                _grow(tg, "pulse_count", (4, t.rows, t.cols), np.int64)
+                _grow(tg, "saturated_plus", (t.rows, t.cols), np.uint8)
+                _grow(tg, "saturated_minus", (t.rows, t.cols), np.uint8)
+                for side, params in (("plus", t.params_plus), ("minus", t.params_minus)):
+                    tg.create_dataset(f"stuck_{side}", data=params["stuck"].astype(np.int8))
+                    pg = tg.create_group(f"params_{side}")
+                    for row in PARAM_ROWS:
+                        pg.create_dataset(row, data=params[row], compression="gzip", fletcher32=True)
+        cost = network_cost(network, coeff)
+        cg = f.create_group("cost")
+        for k, x in coeff.items():
+            cg.attrs[f"coefficient.{k}"] = x
+        tot = cg.create_group("total")
+        for k in cost["total"]:
+            _grow(tot, k, (), np.float64)
+        per = cg.create_group("tiles")
+        for key, vals in cost["tiles"].items():
+            pg = per.create_group(key.replace("/", "."))
+            for k in vals:
+                _grow(pg, k, (), np.float64)
+        state = network.state()
+        sg = f.create_group("state")
+        sg.attrs["build"] = json.dumps(state["build"])
+        static = sg.create_group("static")
+        for path_, value in flatten(state).items():
+            if _is_static(path_) and not path_.startswith("build/"):
+                _put(static, path_, value)
+        dynamic = _dynamic_state(state)
+        for slot in ("slot0", "slot1"):
+            g = sg.create_group(slot)
+            for path_, value in dynamic.items():
+                _put(g, path_, value)
+        os.replace(tmp, path)                       # the empty trace (epoch 0 in slot 0) is complete
+        f.swmr_mode = True
         if 0 in self.snap_epochs:
             self._snapshot(0)
+            f.flush()
 
     def _snapshot(self, epoch):
-        self.snapshot_epochs.append(epoch)
         for name, m in self.network.matrices.items():
             for i, t in enumerate(m.all_tiles()):
+                tg = self.f["layers"][name]["tiles"][str(i)]
                 gp, gm = t.conductances()
                 idx = self.index[(name, i)]
                 if idx is not None:
                     gp, gm = gp.ravel()[idx], gm.ravel()[idx]
-                self.snapshots[(name, i)].append((gp.astype(np.float32), gm.astype(np.float32)))
+                _append(tg["G_plus"], gp.astype(np.float32))
+                _append(tg["G_minus"], gm.astype(np.float32))
+                _append(tg["snapshot_epochs"], epoch)
 
     def on_epoch(self, history):
-        epoch = history["epoch"][-1] if history["epoch"] else 0
-        if epoch in self.snap_epochs and epoch not in self.snapshot_epochs:
-            self._snapshot(epoch)
-        self.write(history)
-
-    def write(self, history):
-        import h5py
+        """Append the epoch just finished (the last entry of ``history``) and commit it."""
         from hwsim.hardware.cost import network_cost
-        tmp = self.path + ".tmp"
-        os.makedirs(os.path.dirname(os.path.abspath(self.path)), exist_ok=True)
-        with h5py.File(tmp, "w") as f:
-            f.attrs.update(format=FORMAT, format_version=FORMAT_VERSION, seed=self.config.seed,
-                           created=time.strftime("%Y-%m-%dT%H:%M:%S%z"))
-            cfg = f.create_group("config")
-            cfg.create_dataset("toml", data=self.config.to_toml())
-            for section, values in self.config.to_dict().items():
-                if isinstance(values, dict):
-                    for k, v in values.items():
-                        cfg.attrs[f"{section}.{k}"] = "" if v is None else (str(v) if isinstance(v, (list, dict)) else v)
-                else:
-                    cfg.attrs[section] = values
-            ver = f.create_group("versions")
-            ver.attrs.update(self.versions)
-            met = f.create_group("metrics")
-            n = len(history["epoch"])
-            met.create_dataset("epoch", data=np.asarray(history["epoch"], np.int64))
-            for key in ("train_loss", "test_accuracy", "saturated", "wall_s"):
-                met.create_dataset(key, data=np.asarray(history[key], np.float64))
-            for key in ("pulses_potentiation", "pulses_depression", "refresh_pulses", "refreshes"):
-                met.create_dataset(key, data=np.asarray(history.get(key, [0] * n), np.int64))
-            met.attrs["diverged"] = bool(history["diverged"])
-            met.create_dataset("diverged", data=np.uint8(history["diverged"]))
-            lay = f.create_group("layers")
-            for name, m in self.network.matrices.items():
-                g = lay.create_group(name)
-                g.attrs.update(rows=m.rows, cols=m.cols, digital_scale=m.scale)
-                tiles = g.create_group("tiles")
-                for i, ((r0, r1), (c0, c1), t) in enumerate(_positions(m)):
-                    tg = tiles.create_group(str(i))
-                    tg.attrs.update(row_start=r0, row_stop=r1, col_start=c0, col_stop=c1, tile_id=t.tile_id,
-                                    pair=t.pair, device_model=t.device.name)
-                    self._tile(tg, (name, i), t)
-            cost = network_cost(self.network, self.coeff)
-            cg = f.create_group("cost")
-            for k, v in self.coeff.items():
-                cg.attrs[f"coefficient.{k}"] = v
-            tot = cg.create_group("total")
-            for k, v in cost["total"].items():
-                tot.attrs[k] = v
-            per = cg.create_group("tiles")
-            for key, vals in cost["tiles"].items():
-                pg = per.create_group(key.replace("/", "."))
-                for k, v in vals.items():
-                    pg.attrs[k] = v
-        os.replace(tmp, self.path)
+        f, net = self.f, self.network
+        epoch = history["epoch"][-1]
+        met = f["metrics"]
+        for key in EPOCH_METRICS:
+            _append(met[key], history[key][-1])
+        for key in TIMING:
+            _append(f["timing"][key], history[key][-1])
+        for name, m in net.matrices.items():
+            for i, t in enumerate(m.all_tiles()):
+                tg = f["layers"][name]["tiles"][str(i)]
+                _append(tg["pulse_count"], t.pulse_counts)
+                for side, params, w in (("plus", t.params_plus, t.w_plus), ("minus", t.params_minus, t.w_minus)):
+                    lo, hi = params["w_min"], params["w_max"]
+                    span = np.maximum(hi - lo, 1e-12)
+                    _append(tg[f"saturated_{side}"], ((w - lo < 0.01 * span) | (hi - w < 0.01 * span)))
+        if epoch in self.snap_epochs:
+            self._snapshot(epoch)
+        cost = network_cost(net, self.coeff)
+        for k, x in cost["total"].items():
+            _append(f["cost"]["total"][k], x)
+        for key, vals in cost["tiles"].items():
+            for k, x in vals.items():
+                _append(f["cost"]["tiles"][key.replace("/", ".")][k], x)
+        slot = f["state"][f"slot{epoch % 2}"]
+        for path_, value in _dynamic_state(net.state()).items():
+            slot[path_][...] = value
+        f.flush()                                   # every row of the epoch is in the file …
+        _append(met["epoch"], epoch)
+        f.flush()                                   # … before the epoch is committed
 
-    def _tile(self, tg, key, t):
-        idx = self.index[key]
-        tg.create_dataset("snapshot_epochs", data=np.asarray(self.snapshot_epochs, np.int64))
-        snaps = self.snapshots[key]
-        shape = (len(snaps),) + ((t.rows, t.cols) if idx is None else (len(idx),))
-        for side, j in (("G_plus", 0), ("G_minus", 1)):
-            data = np.stack([s[j] for s in snaps]).reshape(shape) if snaps else np.zeros((0,) + shape[1:], np.float32)
-            tg.create_dataset(side, data=data, chunks=(1,) + shape[1:] if snaps else None,
-                              compression="gzip" if snaps else None)
-        if idx is not None:
-            tg.create_dataset("device_index", data=idx)
-        tg.create_dataset("pulse_count", data=t.pulse_counts, compression="gzip")
-        for side, params, w in (("plus", t.params_plus, t.w_plus), ("minus", t.params_minus, t.w_minus)):
-            tg.create_dataset(f"stuck_{side}", data=params["stuck"].astype(np.int8))
-            lo, hi = params["w_min"], params["w_max"]
-            span = np.maximum(hi - lo, 1e-12)
-            tg.create_dataset(f"saturated_{side}", data=((w - lo < 0.01 * span) | (hi - w < 0.01 * span)).astype(np.uint8))
-            pg = tg.create_group(f"params_{side}")
-            for row in PARAM_ROWS:
-                pg.create_dataset(row, data=params[row], compression="gzip")
+    def finish(self, history):
+        """Record divergence and close the file."""
+        self.f["metrics"]["diverged"][0] = np.uint8(bool(history["diverged"]))
+        self.f.flush()
+        self.f.close()
 
 
-def _positions(m):
-    for a, row in enumerate(m.tiles):
-        for b, tile in enumerate(row):
-            yield (m.row_edges[a], m.row_edges[a + 1]), (m.col_edges[b], m.col_edges[b + 1]), tile
+def _grow(group, name, shape, dtype):
+    """An empty dataset that grows along its first axis (chunked one row per chunk, gzip, checksummed)."""
+    rows = max(1, min(1024, (1 << 20) // max(1, int(np.prod(shape, dtype=np.int64)) * np.dtype(dtype).itemsize)))
+    return group.create_dataset(name, (0, *shape), maxshape=(None, *shape), dtype=dtype, chunks=(rows, *shape),
+                                compression="gzip", fletcher32=True)
 
 
-def open_trace(path):
-    """Open a trace for reading; a missing, truncated or foreign file raises TraceError."""
-    import h5py
-    if not os.path.exists(path):
-        raise TraceError(f"{path}: no such file")
-    try:
-        f = h5py.File(path, "r")
-    except OSError as exc:
-        raise TraceError(f"{path}: not a readable HDF5 file ({exc}); a run killed mid-write leaves "
-                         f"{path}.tmp, never a partial {os.path.basename(path)}") from None
-    if f.attrs.get("format") != FORMAT:
-        f.close()
-        raise TraceError(f"{path}: an HDF5 file but not an hwsim trace (attribute format = {FORMAT!r} missing)")
-    for group in ("config", "versions", "metrics", "layers", "cost"):
-        if group not in f:
-            f.close()
-            raise TraceError(f"{path}: hwsim trace without /{group}")
-    return f
+def _append(dset, row):
+    n = dset.shape[0]
+    dset.resize(n + 1, axis=0)
+    dset[n] = row
+
+
+def _put(group, path, value):
+    if isinstance(value, str):
+        group.create_dataset(path, data=value)
+        return
+    arr = np.asarray(value)
+    if arr.ndim:
+        group.create_dataset(path, data=arr, chunks=arr.shape, fletcher32=True)
+    else:
+        group.create_dataset(path, data=arr)
+
+
+# ---- reading ---------------------------------------------------------------------------------------------------
+class Trace:
+    """A trace opened for reading: committed epochs only, schema checked on open.
+
+    Use as a context manager: ``with Trace(path) as t: t.metrics(), t.network(), t.config …``."""
+
+    GROUPS = ("config", "versions", "metrics", "timing", "layers", "cost", "state")
+
+    def __init__(self, path):
+        import h5py
+        self.path = path
+        if not os.path.exists(path):
+            raise TraceError(f"{path}: no such file")
+        if os.path.isdir(path):
+            raise TraceError(f"{path}: a folder, not a trace file")
+        try:
+            self.f = h5py.File(path, "r", swmr=True)
+        except OSError as exc:
+            raise TraceError(f"{path}: not a readable HDF5 file ({exc})") from None
+        try:
+            self._check()
+        except TraceError:
+            self.f.close()
+            raise
+        self.epochs = int(self.f["metrics"]["epoch"].shape[0])
+
+    def _check(self):
+        f = self.f
+        if f.attrs.get("format") != FORMAT:
+            raise TraceError(f"{self.path}: an HDF5 file but not an hwsim trace (attribute format = {FORMAT!r} "
+                             "missing)")
+        version = f.attrs.get("format_version")
+        if version != FORMAT_VERSION:
+            raise TraceError(f"{self.path}: hwsim trace format version {version!r}; this hwsim reads version "
+                             f"{FORMAT_VERSION}")
+        for group in self.GROUPS:
+            if group not in f:
+                raise TraceError(f"{self.path}: hwsim trace without /{group}")
+        for key in ("epoch", *EPOCH_METRICS, "diverged"):
+            if key not in f["metrics"]:
+                raise TraceError(f"{self.path}: hwsim trace without /metrics/{key}")
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        self.close()
+
+    def close(self):
+        self.f.close()
+
+    # ---- contents ----
+    @property
+    def config(self):
+        from hwsim.workflow import config as config_mod
+        return config_mod.loads(self.f["config"]["toml"][()].decode())
+
+    @property
+    def diverged(self) -> bool:
+        return bool(self.f["metrics"]["diverged"][0])
+
+    def metrics(self) -> dict:
+        """Per committed epoch: epoch, train_loss, test_accuracy, … and wall_s."""
+        out = {k: self.f["metrics"][k][:self.epochs] for k in ("epoch", *EPOCH_METRICS)}
+        out.update({k: self.f["timing"][k][:self.epochs] for k in TIMING})
+        return out
+
+    def matrices(self) -> list[str]:
+        return list(self.f["layers"])
+
+    def tiles(self, matrix: str) -> list:
+        """The tile groups of a matrix, in order."""
+        g = self.f["layers"][matrix]["tiles"]
+        return [g[str(i)] for i in range(len(g))]
+
+    def snapshots(self, tile) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """(epochs, G+, G−) of a tile's snapshots taken at committed epochs."""
+        n = tile["snapshot_epochs"].shape[0]
+        epochs = tile["snapshot_epochs"][:n]
+        keep = int(np.sum(epochs <= self.epochs))
+        return epochs[:keep], tile["G_plus"][:keep], tile["G_minus"][:keep]
+
+    def pulse_count(self, tile) -> np.ndarray:
+        """Cumulative pulses per device (4, r, c) after the last committed epoch."""
+        if not self.epochs:
+            return np.zeros(tile["pulse_count"].shape[1:], np.int64)
+        return tile["pulse_count"][self.epochs - 1]
+
+    def cost_total(self) -> dict:
+        """The cost account after the last committed epoch (zeros before the first)."""
+        g = self.f["cost"]["total"]
+        return {k: float(g[k][self.epochs - 1]) if self.epochs else 0.0 for k in g}
+
+    def state(self) -> dict:
+        """The network's full state after the last committed epoch (``Network.from_state``)."""
+        sg = self.f["state"]
+        flat = {}
+
+        def take(path, obj):
+            if hasattr(obj, "shape"):
+                value = obj[()]
+                flat[path] = value.decode() if isinstance(value, bytes) else value
+        sg["static"].visititems(take)
+        sg[f"slot{self.epochs % 2}"].visititems(take)
+        for name in self.matrices():
+            for i, tile in enumerate(self.tiles(name)):
+                flat[f"matrices/{name}/tiles/#{i}/pulse_counts"] = self.pulse_count(tile)
+        state = unflatten(flat)
+        state["build"] = json.loads(sg.attrs["build"])
+        return state
+
+    def network(self):
+        """The trained network, rebuilt from the state on the config's device and periphery."""
+        from hwsim.hardware.network import Network
+        cfg = self.config
+        return Network.from_state(self.state(), cfg.device_model(), cfg.periphery_model())
+
+    def summary(self) -> dict:
+        acc = self.f["metrics"]["test_accuracy"][:self.epochs]
+        met = self.metrics()
+        cost = self.cost_total()
+        attrs = self.f["config"].attrs
+        return {"path": self.path, "format_version": int(self.f.attrs["format_version"]),
+                "seed": int(self.f.attrs["seed"]), "rule": attrs.get("rule.name", ""),
+                "device": attrs.get("device.preset", ""), "epochs": self.epochs,
+                "final_test_accuracy": float(acc[-1]) if len(acc) else None, "diverged": self.diverged,
+                "matrices": self.matrices(), "tiles": sum(len(self.tiles(m)) for m in self.matrices()),
+                "pulses": int(met["pulses_potentiation"].sum() + met["pulses_depression"].sum()),
+                "energy_J": cost.get("energy_J", 0.0), "write_energy_J": cost.get("write_energy_J", 0.0),
+                "versions": dict(self.f["versions"].attrs)}
 
 
 def summary(path) -> dict:
-    with open_trace(path) as f:
-        met = f["metrics"]
-        tiles = sum(len(f["layers"][m]["tiles"]) for m in f["layers"])
-        acc = met["test_accuracy"][()]
-        return {"path": path, "format_version": int(f.attrs["format_version"]), "seed": int(f.attrs["seed"]),
-                "rule": f["config"].attrs.get("rule.name", ""), "device": f["config"].attrs.get("device.preset", ""),
-                "epochs": int(len(met["epoch"])), "final_test_accuracy": float(acc[-1]) if len(acc) else None,
-                "diverged": bool(met.attrs["diverged"]), "matrices": list(f["layers"]), "tiles": tiles,
-                "pulses": int(met["pulses_potentiation"][()].sum() + met["pulses_depression"][()].sum()),
-                "energy_J": float(f["cost"]["total"].attrs["energy_J"]),
-                "write_energy_J": float(f["cost"]["total"].attrs["write_energy_J"]),
-                "versions": dict(f["versions"].attrs)}
+    with Trace(path) as t:
+        return t.summary()

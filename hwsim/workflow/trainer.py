@@ -5,6 +5,7 @@ import time
 
 import numpy as np
 
+from hwsim.devices.rng import check_random_state
 from hwsim.workflow.datasets import Dataset
 
 
@@ -20,13 +21,14 @@ def evaluate(network, x, y, batch_size=512) -> float:
 
 def train(network, rule, data: Dataset, epochs: int = 10, batch_size: int = 32, random_state=0,
           progress: bool = True, on_epoch=None) -> dict:
-    """Train for ``epochs``; returns the history: per epoch train loss, test accuracy, pulses fired,
+    """Train for ``epochs`` (``random_state``: None, int, SeedSequence or Generator, shuffles the training data
+    each epoch); returns the history: per epoch train loss, test accuracy, pulses fired,
     saturated devices, wall time; ``diverged`` when the loss or the weights stop being finite (recorded,
     training stops, no exception)."""
     for name, val in (("epochs", epochs), ("batch_size", batch_size)):
         if isinstance(val, bool) or not isinstance(val, (int, np.integer)) or val < 1:
             raise ValueError(f"{name} must be an integer >= 1, got {val!r}")
-    rng = np.random.default_rng(None if random_state is None else [int(random_state), 0x5348554C])  # own stream
+    rng = check_random_state(random_state)          # the order of the training data
     classes = network.specs[-1].out_features
     if data.n_features != network.specs[0].in_features:
         raise ValueError(f"the network takes {network.specs[0].in_features} inputs, dataset {data.name!r} has "
