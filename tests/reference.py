@@ -186,9 +186,10 @@ def stochastic_update(tile, x, d, lr, bl, key):
     x_max, d_max = np.abs(x).max(), np.abs(d).max()
     gain = lr / (bl * tile.dw_pair)
     cx, cd = np.sqrt(gain * d_max / x_max), np.sqrt(gain * x_max / d_max)
-    cbits, cneg = pulse_trains(x, cx, bl, stream_key(key, 1))
-    rbits, rneg = pulse_trains(d, cd, bl, stream_key(key, 0))
-    ckey = stream_key(key, 2)
+    from hwsim.learning_rules.pulses import D_TRAINS, DEVICE_NOISE, X_TRAINS
+    cbits, cneg = pulse_trains(x, cx, bl, stream_key(key, X_TRAINS))
+    rbits, rneg = pulse_trains(d, cd, bl, stream_key(key, D_TRAINS))
+    ckey = stream_key(key, DEVICE_NOISE)
     R, C = tile.rows, tile.cols
     cells = np.arange(R * C)
     base_p = (2 * cells).astype(np.uint64) << np.uint64(32)

@@ -3,7 +3,9 @@ import numpy as np
 import pytest
 
 from hwsim import devices
-from hwsim.hardware.assembler import LayerSpec, TiledMatrix, map_report, mlp
+from hwsim.hardware.assembler import map_report
+from hwsim.hardware.layers import LayerSpec, mlp
+from hwsim.hardware.matrix import TiledMatrix
 from hwsim.hardware.network import Network
 from hwsim.hardware.periphery import Periphery
 
@@ -29,7 +31,7 @@ def test_split_updates_reach_every_tile():
     m = TiledMatrix("W", 20, 30, IDEAL, Periphery.ideal(), 8, 16, 0)
     before = m.get_weights()
     rng = np.random.default_rng(1)
-    m.update(rng.uniform(0, 1, (4, 30)), rng.uniform(-1, 1, (4, 20)), lr=0.01)
+    m.pulsed_update(rng.uniform(0, 1, (4, 30)), rng.uniform(-1, 1, (4, 20)), lr=0.01)
     changed = m.get_weights() != before
     for a in range(3):
         for b in range(2):
@@ -61,18 +63,20 @@ def test_layer_spec_validation():
 @pytest.mark.parametrize("factorization, shared", [("dense", False), ("svd", False), ("eigen", False),
                                                     ("eigen", True)])
 def test_network_forward_equals_float_forward(factorization, shared):
+    """Through the tiles (ideal device and periphery) = the float layers of ``effective_layers``, with centring
+    (μ ≠ 0) and decorrelation folded into W and b."""
     specs = mlp([12, 9, 9, 4], "tanh", factorization)
     net = Network(specs, IDEAL, Periphery.ideal(), tile_rows=5, tile_cols=7, random_state=0,
-                  shared_basis=shared, decorrelate=True)
-    x = np.random.default_rng(2).uniform(0, 1, (6, 12)).astype(np.float32)
+                  shared_basis=shared, center=True, decorrelate=True)
+    rng = np.random.default_rng(2)
+    for stage in net.stages("center"):
+        stage.mu, stage.updates = rng.uniform(0, 0.5, stage.mu.shape), 1
+    for stage in net.stages("decorrelation"):      # an R that is not I
+        stage.matrix.set_weights(0.9 * np.eye(stage.matrix.rows) + 0.08 * rng.uniform(-1, 1, stage.matrix.shape))
+    x = rng.uniform(0, 1, (6, 12)).astype(np.float32)
     h = x.astype(np.float64)
-    for layer in net.layers:
-        h = h @ layer.matrices["R"].get_weights().T
-        a = h @ layer.effective_weight().T
-        if factorization == "dense":
-            a += layer.matrices["W"].get_weights()[:, -1]
-        else:
-            a += layer.digital["b"]
+    for layer, (W, b) in zip(net.layers, net.effective_layers()):
+        a = h @ W.T + b
         h = np.tanh(a) if layer.spec.activation == "tanh" else a
     np.testing.assert_allclose(net.forward(x), h, rtol=1e-4, atol=1e-4)
 

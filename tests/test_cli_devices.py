@@ -69,9 +69,9 @@ def test_curve_is_reproducible_and_spreads_with_variation(capsys):
 
 @pytest.mark.parametrize("argv, message", [
     (("devices", "curve", "nope"), "unknown device 'nope'; presets: ag-a-si"),
-    (("devices", "curve", "soft-bounds", "--set", "dw_min=-0.1"), "dw_min must be > 0 and finite, got -0.1"),
+    (("devices", "curve", "soft-bounds", "--set", "dw_min=-0.1"), "dw_min must be a finite number > 0, got -0.1"),
     (("devices", "show", "soft-bounds", "--set", "dw_min"), "--set expects key=value"),
-    (("devices", "show", "fefet", "--set", "nonlinearity_ltp=10"), "nonlinearity_ltp must be in"),
+    (("devices", "show", "fefet", "--set", "nonlinearity_ltp=10"), "nonlinearity_ltp must be a finite number in [-9, 9], got 10.0"),
 ])
 def test_bad_input_exits_2_with_a_clear_message(capsys, argv, message):
     code, _, err = run(capsys, *argv)

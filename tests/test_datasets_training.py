@@ -1,6 +1,8 @@
 """Datasets (tiny IDX and npz files written here), the trainer's bookkeeping and `hwsim train`/`hwsim map`."""
+import glob
 import gzip
 import json
+import os
 import struct
 
 import numpy as np
@@ -89,7 +91,7 @@ def test_divergence_is_recorded_not_raised():
     """Logits that overflow (here: a digital bias set to inf) end training with diverged = True."""
     from hwsim import devices
     from hwsim import learning_rules as LR
-    from hwsim.hardware.assembler import mlp
+    from hwsim.hardware.layers import mlp
     from hwsim.hardware.network import Network
     from hwsim.workflow.trainer import train
     d = datasets.load("digits")
@@ -126,8 +128,9 @@ def test_train_cli_is_reproducible_and_table(capsys):
 @pytest.mark.parametrize("argv, message", [
     (["train", "--rule", "sgd"], "unknown rule 'sgd'"),
     (["train", "--device", "nope"], "unknown device 'nope'"),
-    (["train", "--set", "dw_min=-1"], "device.dw_min: must be > 0"),
-    (["train", "--set", "rule.alpha=1"], "rule.alpha: unknown hyperparameter"),
+    (["train", "--set", "dw_min=-1"], "device.dw_min: must be a finite number > 0, got -1.0"),
+    (["train", "--set", "rule.alpha=1"], "rule.alpha: is not a hyperparameter of rule 'bp'"),
+    (["train", "--set", "seed=5", "--set", "ortho_every=0", "--rule", "enn"], "rule.ortho_every: must be an integer in [1,"),
     (["train", "--dataset", "mnist", "--dataset-path", "/nonexistent"], "does not exist"),
 ])
 def test_train_cli_errors(capsys, argv, message):
@@ -137,10 +140,26 @@ def test_train_cli_errors(capsys, argv, message):
 
 def test_map_cli(tmp_path, capsys):
     cfg = tmp_path / "n.toml"
-    cfg.write_text("[network]\nsizes = [64, 32, 10]\nfactorization = 'svd'\nrank = 8\ntile_rows = 32\ntile_cols = 32\n")
+    cfg.write_text("[network]\nhidden = [32]\nrank = 8\ntile_rows = 32\ntile_cols = 32\n[rule]\nname = 'dfa_svd'\n")
     assert main(["map", str(cfg)]) == 0
     out = capsys.readouterr().out
-    assert "V0" in out and "U1" in out and "of dense 2410" in out
-    cfg.write_text("[network]\nsizes = [4, 2]\nwidth = 3\n")
+    assert "V0" in out and "U1" in out and "1162 trainable parameters" in out and "dense network's 2410" in out
+    cfg.write_text("[network]\nhidden = [32]\n[rule]\nname = 'bp+decor'\n")
+    assert main(["map", str(cfg)]) == 0
+    out = capsys.readouterr().out
+    assert "R0" in out and "R1" in out and "7530 trainable parameters" in out      # 2410 + 64² + 32²
+    cfg.write_text("[network]\nsizes = [4, 2]\n")
     assert main(["map", str(cfg)]) == 2
-    assert "unknown key network.width" in capsys.readouterr().err
+    assert "network.sizes: unknown key" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("example", sorted(glob.glob(os.path.join(os.path.dirname(__file__), "..", "examples",
+                                                                  "*.toml"))), ids=os.path.basename)
+def test_map_and_train_accept_the_same_configs(example, tmp_path, capsys):
+    """Every example config maps and trains (one short epoch), and both see the same network."""
+    assert main(["map", example, "--json"]) == 0
+    mapped = json.loads(capsys.readouterr().out)
+    assert main(["train", example, "--epochs", "1", "--set", "training.batch_size=256", "--set",
+                 f"trace.path=\"{tmp_path / 't.h5'}\"", "--json"]) == 0
+    res = json.loads(capsys.readouterr().out)
+    assert res["tiles"] == sum(r["tiles"] for r in mapped)

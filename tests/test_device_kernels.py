@@ -8,7 +8,7 @@ import pytest
 
 from hwsim import devices
 from hwsim.devices import kernels as K
-from hwsim.devices.rng import draw_key
+from hwsim.devices.rng import kernel_key
 
 from . import reference as ref
 
@@ -163,4 +163,4 @@ def test_step_validates_its_inputs():
         model.step(w, np.ones(3, int), 1, params)
     with pytest.raises(ValueError, match="float64"):
         model.step(np.zeros(4, np.float32), 1, 1, params)
-    assert isinstance(draw_key(3), np.uint64)
+    assert isinstance(kernel_key(3), np.uint64)

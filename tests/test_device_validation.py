@@ -40,9 +40,9 @@ def test_out_of_range_is_rejected_with_its_name(model, field):
 
 
 def test_messages_state_the_allowed_range():
-    with pytest.raises(ValueError, match=r"dw_min must be > 0 and finite, got -0.1"):
+    with pytest.raises(ValueError, match=r"dw_min must be a finite number > 0, got -0.1"):
         devices.ConstantStep(dw_min=-0.1)
-    with pytest.raises(ValueError, match=r"nonlinearity_ltp must be in \[-9.0, 9.0\], got 12"):
+    with pytest.raises(ValueError, match=r"nonlinearity_ltp must be a finite number in \[-9, 9\], got 12"):
         devices.NeuroSim(nonlinearity_ltp=12)
     with pytest.raises(ValueError, match="w_min must be < w_max"):
         devices.ConstantStep(w_min=0.0, w_max=0.0)

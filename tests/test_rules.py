@@ -11,19 +11,25 @@ import pytest
 
 from hwsim import devices
 from hwsim import learning_rules as LR
-from hwsim.hardware.assembler import mlp
-from hwsim.hardware.network import Network, softmax
+from hwsim.hardware.layers import mlp
+from hwsim.hardware.network import Network
 from hwsim.hardware.periphery import Periphery
 from hwsim.workflow.trainer import one_hot
 
 FINE = devices.ideal_device(dw_min=1e-5)
 
 
+def softmax(z):
+    z = z - z.max(axis=1, keepdims=True)
+    e = np.exp(z)
+    return e / e.sum(axis=1, keepdims=True)
+
+
 def make(rule, sizes=(8, 6, 5, 3), activation="tanh", rank=None, **kw):
     req = LR.requirements(rule)
     specs = mlp(list(sizes), activation, req["factorization"] or "dense", rank)
     net = Network(specs, FINE, Periphery.ideal(), tile_rows=4, tile_cols=5, random_state=0, pair=req["pair"],
-                  decorrelate=req["decorrelate"])
+                  center=req["center"], decorrelate=req["decorrelate"])
     return net, LR.build(rule, net, 0.01, random_state=1, **kw)
 
 
@@ -39,13 +45,16 @@ def float_forward(net, x, params=None):
     cache = []
     for layer in net.layers:
         xin = h
-        if "R" in layer.matrices:
-            h = (h - layer.digital.get("mu", 0)) @ params[layer.matrices["R"].name].T
+        for stage in layer.stages:
+            if stage.kind == "decorrelation":
+                h = h @ params[stage.matrix.name].T
+            elif stage.updates:
+                h = h - stage.mu
         M = {k: params[m.name] for k, m in layer.matrices.items()}
         r = layer.spec.r
-        if layer.kind == "dense":
+        if layer.factorization == "dense":
             a = h @ M["W"][:, :-1].T + M["W"][:, -1]
-        elif layer.kind == "svd":
+        elif layer.factorization == "svd":
             a = ((h @ M["V"].T) * layer.digital["s"]) @ M["U"].T + layer.digital["b"]
         else:
             a = ((h @ M["P"][:, :r]) * layer.digital["lam"]) @ M["Q"][:, :r].T + layer.digital["b"]
@@ -143,8 +152,9 @@ def test_decorrelation_rule_and_effect():
     x0, y0 = batch()
     net.forward(x0)
     layer = net.layers[0]
-    z = layer.cache["xt"].astype(np.float64)
-    R = layer.matrices["R"].get_weights()
+    z = layer.cache.xt.astype(np.float64)
+    R_matrix = net.stages("decorrelation")[0].matrix
+    R = R_matrix.get_weights()
     C = z.T @ z / len(z)
     np.fill_diagonal(C, 0)
     decor.decor_lr = 5e-4                       # small enough that no cell hits the 31-pulse cap
@@ -152,17 +162,17 @@ def test_decorrelation_rule_and_effect():
     before = R.copy()
     decor.after_step(net, r)
     # stochastic rounding: each cell within one pulse of the exact update
-    np.testing.assert_allclose(layer.matrices["R"].get_weights() - before, expected, atol=1.001 * FINE.dw_min)
+    np.testing.assert_allclose(R_matrix.get_weights() - before, expected, atol=1.001 * FINE.dw_min)
     # the effect, on a coarser device so that the 31-pulse cap per step does not bind
     net = Network(mlp([8, 6, 3], "tanh"), devices.ideal_device(dw_min=1e-3), Periphery.ideal(), 4, 5,
-                  random_state=0, decorrelate=True)
+                  random_state=0, center=True, decorrelate=True)
     r = LR.build("dfa+decor", net, 0.01, random_state=1, decor_lr=0.05)
     decor = r.schemes[0]
 
     def offdiag_corr():
         xs = (rng.standard_normal((512, 8)) @ mix.T).astype(np.float32)
         net.forward(xs)
-        c = np.corrcoef(net.layers[0].cache["xt"].T)
+        c = np.corrcoef(net.layers[0].cache.xt.T)
         return np.abs(c[~np.eye(8, dtype=bool)]).mean()
     start = offdiag_corr()
     for _ in range(150):
@@ -189,7 +199,7 @@ def test_pulsed_step_equals_float_update(rule):
     reach = {}                                   # lr·Σ_b |d_b|·|x_b|: the expected pulses × dw per cell
     for layer, (signals, _) in zip(net.layers, per_layer):
         for sig in signals:
-            name = layer.matrices[sig.name].name
+            name = layer.matrices[sig.role].name
             reach[name] = reach.get(name, 0) + r.lr * np.abs(sig.d.T.astype(float)) @ np.abs(sig.x.astype(float))
     before = {name: m.get_weights() for name, m in net.matrices.items()}
     mean = {name: 0.0 for name in want}
@@ -234,14 +244,14 @@ def test_rule_names_and_hyperparameters_are_checked():
         LR.build("sgd", net, 0.1)
     with pytest.raises(ValueError, match="unknown scheme 'decorr'"):
         LR.build("bp+decorr", net, 0.1)
-    with pytest.raises(ValueError, match="unknown hyperparameter 'alpha'"):
+    with pytest.raises(ValueError, match="alpha is not a hyperparameter of rule 'dfa'"):
         LR.build("dfa", net, 0.1, alpha=1)
     with pytest.raises(ValueError, match="lr must be a finite number > 0"):
         LR.build("bp", net, -1.0)
     with pytest.raises(ValueError, match="needs every layer in factorization 'eigen'"):
         LR.build("enn", net, 0.1)
-    assert LR.requirements("dfa+decor+unidirectional") == {"factorization": None, "decorrelate": True,
-                                                           "pair": "unidirectional"}
+    assert LR.requirements("dfa+decor+unidirectional") == {"factorization": None, "center": True,
+                                                           "decorrelate": True, "pair": "unidirectional"}
 
 
 def test_training_on_digits_learns():
@@ -269,7 +279,7 @@ def test_schemes_run_after_every_base_rule(rule):
     for _ in range(3):
         stats = r.step(net, x, y)
     if "decor" in rule:
-        assert "mu" in net.layers[0].digital and stats["decor_pulses"] > 0
+        assert net.stages("center")[0].updates == 3 and stats["decor_pulses"] > 0
         assert not np.array_equal(net.matrices["R0"].get_weights(), before["R0"])
     else:
         assert r.schemes[0].refreshes > 0

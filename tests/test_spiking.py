@@ -97,8 +97,17 @@ def test_invalid_times(trained_trace, capsys, args, message):
     assert message in capsys.readouterr().err
 
 
-def test_factorised_traces_are_refused(tmp_path, capsys):
-    path = str(tmp_path / "svd.h5")
-    assert main(["train", "--rule", "dfa_svd", "--epochs", "1", "--trace", path, "--quiet"]) == 0
-    assert main(["spiking", path, "--codegen", "numpy"]) == 2
-    assert "dense layers only" in capsys.readouterr().err
+@pytest.mark.parametrize("rule", ["dfa_svd", "enn", "bp+decor"])
+def test_every_layer_form_converts(tmp_path, rule):
+    """Factorised and decorrelated networks convert: the float layers of the spiking net compute what the
+    reloaded network computes through its tiles (ideal device and periphery)."""
+    from hwsim.workflow.trace import Trace
+    path = str(tmp_path / "t.h5")
+    assert main(["train", "--rule", rule, "--epochs", "1", "--periphery", "ideal", "--trace", path, "--quiet"]) == 0
+    net, _ = spiking.from_trace(path)
+    x = np.random.default_rng(0).uniform(0, 1, (20, 64))
+    with Trace(path) as t:
+        analog = t.network()
+    np.testing.assert_allclose(net.analog_forward(x), analog.forward(x), rtol=2e-3, atol=2e-3)
+
+

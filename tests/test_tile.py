@@ -12,6 +12,7 @@ from hwsim.devices.rng import stream_key
 from hwsim.hardware import ir_drop
 from hwsim.hardware.periphery import Periphery, quantize
 from hwsim.hardware.tile import Tile
+from hwsim.learning_rules.interface import UpdateParameters
 
 from . import reference as ref
 
@@ -29,9 +30,9 @@ def test_stochastic_update_equals_numpy_reference(pair, device):
     for step in range(4):
         x = rng.uniform(-1, 1, (5, 9))
         d = rng.uniform(-1, 1, (5, 7))
-        key = stream_key(tile.seed, tile.tile_id, tile.steps)
+        key = stream_key(tile.keys["pulses"], tile.steps)
         want = ref.stochastic_update(tile, x, d, 0.05, 31, key)
-        tile.update(x, d, lr=0.05, bl=31)
+        tile.update(x, d, lr=0.05)
         np.testing.assert_allclose(tile.w_plus, want[0], rtol=1e-12, atol=1e-12, err_msg=f"G+ step {step}")
         np.testing.assert_allclose(tile.w_minus, want[1], rtol=1e-12, atol=1e-12, err_msg=f"G- step {step}")
         np.testing.assert_array_equal(tile.pulse_counts, want[2])
@@ -67,7 +68,7 @@ def test_update_delta_writes_the_requested_change_in_every_pair_mode(pair):
     W0 = tile.get_weights()
     k = 2 if pair == "both" else 1
     delta = np.array([[3e-4, -6e-4], [0.0, 2e-3]]) * k
-    fired = tile.update_delta(delta, max_pulses=50)
+    fired = tile.update_delta(delta, UpdateParameters(max_pulses=50, rounding="nearest"))
     np.testing.assert_allclose(tile.get_weights() - W0, delta, atol=1e-12)
     assert fired == int(round(np.abs(delta).sum() / 1e-4))       # devices pulsed, each moving W by dw
 
@@ -88,7 +89,8 @@ def test_pair_modes_route_pulses():
 
 def test_update_delta_rounds_and_caps():
     tile = Tile(2, 2, IDEAL_DEVICE, Periphery.ideal(), random_state=0)
-    fired = tile.update_delta(np.array([[3.4e-4, -2.6e-4], [0.0, 1.0]]), max_pulses=10)
+    fired = tile.update_delta(np.array([[3.4e-4, -2.6e-4], [0.0, 1.0]]),
+                              UpdateParameters(max_pulses=10, rounding="nearest"))
     np.testing.assert_allclose(tile.get_weights(), [[3e-4, -3e-4], [0.0, 1e-3]], atol=1e-15)
     assert fired == 3 + 3 + 10
 
@@ -287,7 +289,7 @@ def test_shape_mismatches_name_both_shapes():
     with pytest.raises(ValueError, match="outside the representable range"):
         tile.set_weights(np.full((4, 3), 100.0))
     with pytest.raises(ValueError, match="bl must be"):
-        tile.update(np.zeros((2, 3)), np.zeros((2, 4)), lr=0.1, bl=65)
+        tile.update(np.zeros((2, 3)), np.zeros((2, 4)), lr=0.1, params=UpdateParameters(bl=65))
     with pytest.raises(ValueError, match="contains NaN"):
         tile.forward(np.full((1, 3), np.nan))
 

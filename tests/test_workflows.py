@@ -13,31 +13,40 @@ import pytest
 from hwsim.workflow import config as C
 from hwsim.apps.cli import main
 from hwsim.workflow.sweep import grid_points, parse_axis, read_store, run_grid
-from hwsim.workflow.trace import TraceError, open_trace, summary
+from hwsim.workflow.trace import Trace, TraceError, summary
 
 
 @pytest.mark.parametrize("sets, message", [
-    ({"device.preset": "soft-bounds", "device.dw_min": -0.1}, "device.dw_min: must be > 0"),
+    ({"device.preset": "soft-bounds", "device.dw_min": -0.1}, "device.dw_min: must be a finite number > 0"),
     ({"device.dwmin": 0.1}, "device.dwmin: unknown parameter"),
     ({"device.preset": "nope"}, "device.preset: unknown device 'nope'"),
     ({"periphery.adc_bits": 1}, "periphery.adc_bits: must be 0 (ideal) or an integer in [2, 24]"),
     ({"periphery.adc": 8}, "periphery.adc: unknown key"),
-    ({"network.hidden": [32, 0]}, "network.hidden: must be a list of integers >= 1"),
+    ({"periphery.preset": "perfect"}, "periphery.preset: must be one of 'default', 'ideal'"),
+    ({"network.hidden": [32, 0]}, "network.hidden: must be a list of 0 to 32 integers in [1, 65536], got [32, 0]"),
     ({"network.activation": "gelu"}, "network.activation: must be one of"),
-    ({"network.tile_rows": 0}, "network.tile_rows: must be >= 1"),
-    ({"network.weight_fill": 2.0}, "network.weight_fill: must be <= 1"),
+    ({"network.tile_rows": 0}, "network.tile_rows: must be an integer in [1, 4096], got 0"),
+    ({"network.weight_fill": 2.0}, "network.weight_fill: must be none or a finite number in (0, 1]"),
     ({"network.depth": 3}, "network.depth: unknown key"),
+    ({"network.rank": 4}, "network.rank: only factorised rules"),
     ({"rule.name": "sgd"}, "rule.name: unknown rule 'sgd'"),
-    ({"rule.name": "dfa", "rule.alpha": 1}, "rule.alpha: unknown hyperparameter"),
-    ({"training.epochs": 0}, "training.epochs: must be >= 1, got 0"),
-    ({"training.lr": "fast"}, "training.lr: must be a number"),
+    ({"rule.name": "dfa", "rule.alpha": 1}, "rule.alpha: is not a hyperparameter of rule 'dfa'"),
+    ({"rule.name": "enn", "rule.ortho_every": 0}, "rule.ortho_every: must be an integer in [1, 1000000], got 0"),
+    ({"rule.name": "dfa_svd", "rule.stiefel": "no"}, "rule.stiefel: must be true or false, got 'no'"),
+    ({"rule.name": "bp+decor", "rule.decor_momentum": 2}, "rule.decor_momentum: must be a finite number in [0, 1)"),
+    ({"update.bl": 65}, "update.bl: must be an integer in [1, 64], got 65"),
+    ({"update.rounding": "up"}, "update.rounding: must be one of 'nearest', 'stochastic'"),
+    ({"training.epochs": 0}, "training.epochs: must be an integer in [1, 100000], got 0"),
+    ({"training.lr": "fast"}, "training.lr: must be a finite number"),
+    ({"training.lr": float("inf")}, "training.lr: must be a finite number"),
     ({"training.batch_size": 2.5}, "training.batch_size: must be an integer"),
     ({"dataset.name": "cifar"}, "dataset.name: must be one of"),
     ({"trace.snapshots": "some"}, "trace.snapshots: must be"),
-    ({"trace.subsample": 0.0}, "trace.subsample: must be > 0"),
-    ({"cost.pulse_energy": -1.0}, "cost.pulse_energy: must be >= 0"),
+    ({"trace.subsample": 0.0}, "trace.subsample: must be a finite number in (0, 1]"),
+    ({"cost.pulse_energy": -1.0}, "cost.pulse_energy: must be a finite number in [0, 1]"),
+    ({"cost.t_read": float("nan")}, "cost.t_read: must be a finite number"),
     ({"cost.laser": 1.0}, "cost.laser: unknown coefficient"),
-    ({"seed": -1}, "seed: must be >= 0"),
+    ({"seed": -1}, "seed: must be an integer in [0, 9223372036854775807]"),
 ])
 def test_config_errors_name_the_key_path(sets, message):
     with pytest.raises(C.ConfigError) as exc:
@@ -95,18 +104,20 @@ def test_results_do_not_depend_on_worker_count(tmp_path):
     assert len({r["test_accuracy"] for r in serial}) > 1
 
 
-def test_finished_points_are_skipped_and_torn_lines_dropped(tmp_path):
+def test_finished_points_are_skipped_and_reading_the_store_changes_nothing(tmp_path):
     out = str(tmp_path / "g")
     rows = run_grid(BASE, POINTS[:2], out, progress=False)
-    store = os.path.join(out, "results.csv")
-    with open(store, "a") as f:
-        f.write("deadbeef,ideal,0.3,0.5")             # a torn line, as left by a kill mid-write
-    first = open(store).read()
-    assert len(read_store(store)) == 2
-    rows2 = run_grid(BASE, POINTS, out, progress=False)
-    assert len(rows2) == 4 and len(read_store(store)) == 4
-    assert open(store).read().startswith(first[:first.rfind("\n") + 1])
-    assert {r["point_id"] for r in rows} <= {r["point_id"] for r in rows2}
+    store = os.path.join(out, "results.sqlite")
+    before = open(store, "rb").read()
+    assert [r["point_id"] for r in read_store(out)] == [r["point_id"] for r in rows]
+    assert open(store, "rb").read() == before                     # a read is side-effect free
+    rows2 = run_grid(BASE, POINTS + POINTS[:1], out, progress=False)   # a repeated point runs once
+    assert len(rows2) == 4 and len(read_store(out)) == 4
+    assert [r["point_id"] for r in read_store(out)][:2] == [r["point_id"] for r in rows]
+    view = list(csv.DictReader(open(os.path.join(out, "results.csv"))))
+    assert [r["point_id"] for r in view] == [r["point_id"] for r in read_store(out)]
+    with pytest.raises(ValueError, match="holds another grid"):
+        run_grid(BASE, [{"training.lr": 0.2}], out, progress=False)
 
 
 def test_sweep_survives_sigkill_and_resumes(tmp_path):
@@ -114,19 +125,18 @@ def test_sweep_survives_sigkill_and_resumes(tmp_path):
     cmd = [sys.executable, "-m", "hwsim.apps.cli", "sweep", "--grid", "training.lr=0.02,0.04,0.06,0.08,0.1,0.12",
            "--epochs", "3", "--hidden", "32", "--device", "soft-bounds", "-o", str(out), "--quiet"]
     proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    store = out / "results.csv"
     deadline = time.time() + 120
     while time.time() < deadline:
-        if store.exists() and len(read_store(str(store))) >= 2:
+        if len(read_store(str(out))) >= 2:
             break
         time.sleep(0.05)
     proc.send_signal(signal.SIGKILL)
     proc.wait()
-    done = read_store(str(store))
+    done = read_store(str(out))
     assert 2 <= len(done) < 6, "the sweep should be killed mid-way"
     res = subprocess.run(cmd, capture_output=True, text=True)
     assert res.returncode == 0, res.stderr
-    rows = read_store(str(store))
+    rows = read_store(str(out))
     assert len(rows) == 6 and len({r["point_id"] for r in rows}) == 6
     assert [r["point_id"] for r in rows[:len(done)]] == [r["point_id"] for r in done]   # kept, not redone
     assert sorted(float(r["training.lr"]) for r in rows) == [0.02, 0.04, 0.06, 0.08, 0.1, 0.12]
@@ -138,45 +148,47 @@ def test_trace_round_trip_of_every_documented_field(tmp_path):
                  "--tile-size", "40", "--set", "trace.snapshots=\"all\"", "--set", "trace.subsample=0.5",
                  "--trace", path, "--quiet"])
     assert code == 0
-    with open_trace(path) as f:
-        assert f.attrs["format"] == "hwsim-trace" and f.attrs["format_version"] == 1 and f.attrs["seed"] == 0
+    with Trace(path) as t:
+        f = t.f
+        assert f.attrs["format"] == "hwsim-trace" and f.attrs["format_version"] == 2 and f.attrs["seed"] == 0
         toml = f["config"]["toml"][()].decode()
         assert 'name = "bp+unidirectional"' in toml and f["config"].attrs["device.preset"] == "ag-a-si"
         assert {"hwsim", "numpy", "numba", "h5py", "python", "git_commit"} <= set(f["versions"].attrs)
-        m = f["metrics"]
-        np.testing.assert_array_equal(m["epoch"][()], [1, 2])
+        m = t.metrics()
+        np.testing.assert_array_equal(m["epoch"], [1, 2])
         for key in ("train_loss", "test_accuracy", "saturated", "wall_s", "pulses_potentiation",
                     "pulses_depression", "refresh_pulses", "refreshes"):
             assert m[key].shape == (2,), key
-        assert m["pulses_potentiation"][()].sum() > 0 and "diverged" in m and m.attrs["diverged"] == False  # noqa: E712
+        assert m["pulses_potentiation"].sum() > 0 and not t.diverged
         total_pulses = 0
-        for name in ("W0", "W1"):
+        assert t.matrices() == ["W0", "W1"]
+        for name in t.matrices():
             g = f["layers"][name]
             assert g.attrs["rows"] > 0
-            for t in g["tiles"].values():
-                r = t.attrs["row_stop"] - t.attrs["row_start"]
-                c = t.attrs["col_stop"] - t.attrs["col_start"]
-                np.testing.assert_array_equal(t["snapshot_epochs"][()], [0, 1, 2])
-                n = len(t["device_index"][()])
-                assert n == round(0.5 * r * c) and t["G_plus"].shape == (3, n) == t["G_minus"].shape
-                assert t["G_plus"].compression == "gzip"
-                assert t["pulse_count"].shape == (4, r, c)
-                total_pulses += t["pulse_count"][()].sum()
+            for tile in t.tiles(name):
+                r = tile.attrs["row_stop"] - tile.attrs["row_start"]
+                c = tile.attrs["col_stop"] - tile.attrs["col_start"]
+                epochs, gp, gm = t.snapshots(tile)
+                np.testing.assert_array_equal(epochs, [0, 1, 2])
+                n = len(tile["device_index"][()])
+                assert n == round(0.5 * r * c) and gp.shape == (3, n) == gm.shape
+                assert tile["G_plus"].compression == "gzip" and tile["G_plus"].fletcher32
+                assert tile["pulse_count"].shape == (2, 4, r, c)
+                total_pulses += t.pulse_count(tile).sum()
                 for side in ("plus", "minus"):
-                    assert t[f"stuck_{side}"].shape == (r, c) and t[f"saturated_{side}"].shape == (r, c)
+                    assert tile[f"stuck_{side}"].shape == (r, c) and tile[f"saturated_{side}"].shape == (2, r, c)
                     for p in ("w_min", "w_max", "scale_up", "scale_down", "c2c_std", "drift_nu"):
-                        assert t[f"params_{side}"][p].shape == (r, c)
-                g_plus = t["G_plus"][()]
-                assert np.all(g_plus > 0) and np.all(g_plus < 1e-6)        # Ag:a-Si is ~3–38 nS
-        assert total_pulses == m["pulses_potentiation"][()].sum() + m["pulses_depression"][()].sum()
+                        assert tile[f"params_{side}"][p].shape == (r, c)
+                assert np.all(gp > 0) and np.all(gp < 1e-6)        # Ag:a-Si is ~3–38 nS
+        assert total_pulses == m["pulses_potentiation"].sum() + m["pulses_depression"].sum()
         cost = f["cost"]
         for k in ("pulse_energy", "t_read", "dac_energy", "adc_energy", "t_adc", "pulse_width"):
             assert f"coefficient.{k}" in cost.attrs
-        tot = cost["total"].attrs
+        tot = t.cost_total()
         assert tot["write_energy_J"] == pytest.approx(total_pulses * cost.attrs["coefficient.pulse_energy"])
         assert tot["energy_J"] == pytest.approx(tot["write_energy_J"] + tot["read_energy_J"] + tot["dac_energy_J"]
                                                 + tot["adc_energy_J"])
-        assert len(cost["tiles"]) == sum(len(f["layers"][n]["tiles"]) for n in f["layers"])
+        assert len(cost["tiles"]) == sum(len(t.tiles(n)) for n in t.matrices())
     assert not os.path.exists(path + ".tmp")
 
 
@@ -219,7 +231,7 @@ def test_corrupt_or_foreign_traces_give_clear_errors(tmp_path, capsys):
     with h5py.File(foreign, "w") as f:
         f["x"] = 1
     with pytest.raises(TraceError, match="not an hwsim trace"):
-        open_trace(str(foreign))
+        Trace(str(foreign))
     assert main(["inspect", str(tmp_path / "none.h5")]) == 2
 
 

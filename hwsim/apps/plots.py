@@ -49,14 +49,22 @@ def device_responses(curves: dict, path: str) -> None:
 def _curves_from_traces(rows, out):
     import os
 
-    import h5py
+    from hwsim.workflow.trace import Trace, TraceError
     curves = {}
     for r in rows:
         path = r.get("trace") or ""
         if path and os.path.exists(path):
-            with h5py.File(path, "r") as f:
-                curves[r["point_id"]] = f["metrics"]["test_accuracy"][()]
+            try:
+                with Trace(path) as t:
+                    curves[r["point_id"]] = t.metrics()["test_accuracy"]
+            except TraceError:
+                continue
     return curves
+
+
+def _accuracy(row) -> float:
+    acc = row.get("test_accuracy")
+    return float(acc) if acc not in ("", None, "None") else np.nan
 
 
 def compare(rows, out):
@@ -67,8 +75,7 @@ def compare(rows, out):
     devs = list(dict.fromkeys(r["device.preset"] for r in rows))
     acc = np.full((len(rules), len(devs)), np.nan)
     for r in rows:
-        if r["test_accuracy"] not in ("", None, "None"):
-            acc[rules.index(r["rule.name"]), devs.index(r["device.preset"])] = float(r["test_accuracy"])
+        acc[rules.index(r["rule.name"]), devs.index(r["device.preset"])] = _accuracy(r)
     fig, (ax, bx) = plt.subplots(1, 2, figsize=(11, 0.5 * len(rules) + 3))
     im = ax.imshow(acc, vmin=0, vmax=1, cmap="viridis", aspect="auto")
     ax.set_xticks(range(len(devs)), devs, rotation=30, ha="right", fontsize=8)
@@ -99,8 +106,9 @@ def sweep(rows, out):
     """sweep.png: heatmap of final accuracy over the first two axes (others averaged), or a line for one."""
     import os
     plt = _pyplot()
-    keys = [k for k in rows[0] if k not in ("point_id",) and k not in _METRIC_KEYS]
-    acc = np.array([float(r["test_accuracy"]) if r["test_accuracy"] not in ("", "None") else np.nan for r in rows])
+    from hwsim.workflow.sweep import METRICS
+    keys = [k for k in rows[0] if k != "point_id" and k not in METRICS]
+    acc = np.array([_accuracy(r) for r in rows])
     fig, ax = plt.subplots(figsize=(6, 4.5))
     if len(keys) == 1:
         xs = [r[keys[0]] for r in rows]
@@ -130,35 +138,31 @@ def sweep(rows, out):
     plt.close(fig)
 
 
-_METRIC_KEYS = ("test_accuracy", "best_accuracy", "epochs_run", "diverged", "pulses", "energy_J",
-                "write_energy_J", "wall_s", "trainable_parameters", "trace")
-
-
 def trace_figure(path, what, out):
     """From a trace: 'curves' (loss and accuracy per epoch), 'conductance' (histograms of G+ and G− at the
     last snapshot), 'pulses' (cumulative pulses per device: endurance)."""
-    from hwsim.workflow.trace import open_trace
+    from hwsim.workflow.trace import Trace
     plt = _pyplot()
-    with open_trace(path) as f:
+    with Trace(path) as t:
         fig, axes = plt.subplots(1, 2, figsize=(10, 3.8))
         if what == "curves":
-            m = f["metrics"]
-            ep = m["epoch"][()]
-            axes[0].plot(ep, m["train_loss"][()], "o-")
+            m = t.metrics()
+            axes[0].plot(m["epoch"], m["train_loss"], "o-")
             axes[0].set_ylabel("train loss")
-            axes[1].plot(ep, 100 * m["test_accuracy"][()], "o-")
+            axes[1].plot(m["epoch"], 100 * m["test_accuracy"], "o-")
             axes[1].set_ylabel("test accuracy [%]")
             for a in axes:
                 a.set_xlabel("epoch")
         else:
-            for name in f["layers"]:
-                for t in f["layers"][name]["tiles"].values():
+            for name in t.matrices():
+                for tile in t.tiles(name):
                     if what == "conductance":
-                        if len(t["snapshot_epochs"]):
-                            axes[0].hist(1e6 * t["G_plus"][-1].ravel(), bins=60, histtype="step", label=name)
-                            axes[1].hist(1e6 * t["G_minus"][-1].ravel(), bins=60, histtype="step", label=name)
+                        epochs, gp, gm = t.snapshots(tile)
+                        if len(epochs):
+                            axes[0].hist(1e6 * gp[-1].ravel(), bins=60, histtype="step", label=name)
+                            axes[1].hist(1e6 * gm[-1].ravel(), bins=60, histtype="step", label=name)
                     else:
-                        pc = t["pulse_count"][()]
+                        pc = t.pulse_count(tile)
                         axes[0].hist((pc[0] + pc[1]).ravel(), bins=60, histtype="step", label=name)
                         axes[1].hist((pc[2] + pc[3]).ravel(), bins=60, histtype="step", label=name)
             labels = ("G+ [µS]", "G− [µS]") if what == "conductance" else ("pulses per G+ device", "pulses per G− device")

@@ -40,11 +40,9 @@ def plan(specs: list[LayerSpec], tile_rows: int, tile_cols: int, shared_basis: b
     check("tile_cols", tile_cols, Integer(1, 1 << 20))
     out, seen, next_id = [], set(), 0
     for i, spec in enumerate(specs):
-        mats = {}
-        if decorrelate:
-            mats[f"R{i}"] = ("R", (spec.in_features, spec.in_features))
-        mats.update(FORMS[spec.factorization].logical_matrices(spec, i, shared_basis))
-        for name, (role, (r, c)) in mats.items():
+        mats = [(f"R{i}", "R", (spec.in_features, spec.in_features))] if decorrelate else []
+        mats += FORMS[spec.factorization].logical_matrices(spec, i, shared_basis)
+        for name, role, (r, c) in mats:
             if name in seen:
                 continue
             seen.add(name)

@@ -203,8 +203,9 @@ class Layer:
 
     # ---- the form's description (no devices needed) ----
     @classmethod
-    def logical_matrices(cls, spec: LayerSpec, index: int, shared_basis: bool = False) -> dict:
-        """{matrix name: (role, (rows, cols))} of the analog matrices of layer ``index``."""
+    def logical_matrices(cls, spec: LayerSpec, index: int, shared_basis: bool = False) -> list:
+        """[(matrix name, role, (rows, cols))] of the analog matrices of layer ``index`` (a shared basis may
+        serve two roles of one layer)."""
         raise NotImplementedError
 
     @classmethod
@@ -279,7 +280,7 @@ class Dense(Layer):
 
     @classmethod
     def logical_matrices(cls, spec, index, shared_basis=False):
-        return {f"W{index}": ("W", (spec.out_features, spec.in_features + int(spec.bias)))}
+        return [(f"W{index}", "W", (spec.out_features, spec.in_features + int(spec.bias)))]
 
     @classmethod
     def parameter_count(cls, spec):
@@ -347,7 +348,7 @@ class SVD(_Factorised):
 
     @classmethod
     def logical_matrices(cls, spec, index, shared_basis=False):
-        return {f"V{index}": ("V", (spec.r, spec.in_features)), f"U{index}": ("U", (spec.out_features, spec.r))}
+        return [(f"V{index}", "V", (spec.r, spec.in_features)), (f"U{index}", "U", (spec.out_features, spec.r))]
 
     def initialise(self, W, fill, written):
         U, s, Vt = np.linalg.svd(W, full_matrices=True)
@@ -384,9 +385,9 @@ class Eigen(_Factorised):
     @classmethod
     def logical_matrices(cls, spec, index, shared_basis=False):
         if shared_basis:    # E_n: n × n basis of a width-n space; P = E_in[:, :r], Q = E_out[:, :r]
-            return {f"E{spec.in_features}": ("P", (spec.in_features, spec.in_features)),
-                    f"E{spec.out_features}": ("Q", (spec.out_features, spec.out_features))}
-        return {f"P{index}": ("P", (spec.in_features, spec.r)), f"Q{index}": ("Q", (spec.out_features, spec.r))}
+            return [(f"E{spec.in_features}", "P", (spec.in_features, spec.in_features)),
+                    (f"E{spec.out_features}", "Q", (spec.out_features, spec.out_features))]
+        return [(f"P{index}", "P", (spec.in_features, spec.r)), (f"Q{index}", "Q", (spec.out_features, spec.r))]
 
     def initialise(self, W, fill, written):
         U, s, Vt = np.linalg.svd(W, full_matrices=True)

@@ -67,8 +67,7 @@ class Network:
         self.layers = []
         for i, spec in enumerate(self.specs):
             form = FORMS[spec.factorization]
-            mats = {role: self.matrices[name] for name, (role, _) in
-                    form.logical_matrices(spec, i, shared_basis).items()}
+            mats = {role: self.matrices[name] for name, role, _ in form.logical_matrices(spec, i, shared_basis)}
             stages = []
             if center:
                 stages.append(Center(spec.in_features))

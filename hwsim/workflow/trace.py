@@ -283,9 +283,15 @@ class Trace:
         if os.path.isdir(path):
             raise TraceError(f"{path}: a folder, not a trace file")
         try:
-            self.f = h5py.File(path, "r", swmr=True)
+            self.f = h5py.File(path, "r")
         except OSError as exc:
-            raise TraceError(f"{path}: not a readable HDF5 file ({exc})") from None
+            if "already open for write" not in str(exc):
+                raise TraceError(f"{path}: not a readable HDF5 file ({exc})") from None
+            # the writer was killed (or is still running): its consistency flag is set; SWMR reading works
+            try:
+                self.f = h5py.File(path, "r", swmr=True)
+            except OSError as exc2:
+                raise TraceError(f"{path}: not a readable HDF5 file ({exc2})") from None
         try:
             self._check()
         except TraceError:
