@@ -133,6 +133,10 @@ class Center:
     def backward(self, g):
         return g
 
+    def fold(self, W, b):
+        """The float layer (W, b) seen from the stage's input: W·(x − μ) + b = W·x + (b − W·μ)."""
+        return (W, b - W @ self.mu) if self.updates else (W, b)
+
     def update(self, momentum: float) -> None:
         mean = self.x.astype(np.float64).mean(axis=0)
         self.mu = mean if not self.updates else momentum * self.mu + (1 - momentum) * mean
@@ -163,6 +167,10 @@ class Decorrelation:
 
     def backward(self, g):
         return self.matrix.backward(g)
+
+    def fold(self, W, b):
+        """The float layer (W, b) seen from the stage's input: W·(R·x) + b = (W·R)·x + b."""
+        return W @ self.matrix.get_weights(), b
 
     def state(self) -> dict:
         return {"kind": self.kind}         # R is a matrix of the network: it keeps its own state

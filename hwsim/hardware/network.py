@@ -143,10 +143,7 @@ class Network:
         for layer in self.layers:
             W, b = layer.effective_weight(), layer.effective_bias().astype(np.float64)
             for stage in reversed(layer.stages):
-                if stage.kind == "decorrelation":
-                    W = W @ stage.matrix.get_weights()
-                elif stage.updates:
-                    b = b - W @ stage.mu
+                W, b = stage.fold(W, b)
             out.append((W, b))
         return out
 
