@@ -23,6 +23,7 @@ sys.path.insert(0, os.path.join(os.path.dirname(__file__), ".."))
 from hwsim import devices  # noqa: E402
 from hwsim.hardware.periphery import Periphery  # noqa: E402
 from hwsim.hardware.tile import Tile  # noqa: E402
+from hwsim.learning_rules import UpdateParameters  # noqa: E402
 
 SIZE, BATCH, LR, BL = 512, 100, 0.01, 31
 
@@ -44,7 +45,7 @@ def measure(repeats):
     out = {}
     for name in ("constant-step", "soft-bounds"):
         tile = Tile(SIZE, SIZE, devices.get_device(name), random_state=0)
-        out[f"update_{name.replace('-', '_')}_s"] = median_time(lambda: tile.update(x, d, LR, BL), repeats)
+        out[f"update_{name.replace('-', '_')}_s"] = median_time(lambda: tile.update(x, d, LR, UpdateParameters(bl=BL)), repeats)
     tile = Tile(SIZE, SIZE, devices.get_device("constant-step"),
                 Periphery(dac_bits=8, adc_bits=8, output_noise=0.06), random_state=0)
     x32 = x.astype(np.float32)

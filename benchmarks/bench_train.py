@@ -21,7 +21,7 @@ sys.path.insert(0, os.path.join(os.path.dirname(__file__), ".."))
 
 from hwsim import devices  # noqa: E402
 from hwsim import learning_rules  # noqa: E402
-from hwsim.hardware.assembler import mlp  # noqa: E402
+from hwsim.hardware.layers import mlp  # noqa: E402
 from hwsim.workflow.datasets import load  # noqa: E402
 from hwsim.hardware.network import Network  # noqa: E402
 from hwsim.workflow.trainer import evaluate, one_hot  # noqa: E402

@@ -147,8 +147,3 @@ _add(Preset(
     dict(levels=64, nonlinearity="1/−1", R_on="200 kΩ", on_off=50, c2c="2 %"),
     "A device specification, not a measured device."))
 
-
-def get_preset(name: str) -> Preset:
-    if name not in PRESETS:
-        raise ValueError(f"unknown device preset {name!r}; known presets: {', '.join(PRESETS)}")
-    return PRESETS[name]

@@ -29,7 +29,7 @@ def step_profile(rule_name):
     """Seconds per step: forward, and per layer its signal + update (timed one layer at a time)."""
     from hwsim import devices
     from hwsim import learning_rules as LR
-    from hwsim.hardware.assembler import mlp
+    from hwsim.hardware.layers import mlp
     from hwsim.workflow.datasets import load
     from hwsim.hardware.network import Network
     from hwsim.hardware.periphery import Periphery
@@ -57,7 +57,8 @@ def step_profile(rule_name):
         signals = rule.layer_signals(net, e, y)
         for i, (layer, (sig, dig)) in enumerate(zip(net.layers, signals)):
             t0 = time.perf_counter()
-            layer.apply(sig, dig, rule.lr)
+            for s in sig:
+                rule.apply_signal(layer, s, len(x))
             per_layer[i] += time.perf_counter() - t0
     return float(np.median(fwd)), per_layer / 50
 

@@ -56,7 +56,6 @@ class DFASVD(Rule):
             bu, bv = _orthonormal(self.rng, classes, rb), _orthonormal(self.rng, spec.out_features, rb)
             bs = self.rng.uniform(0.5, 1.5, rb)
             self.B.append((self.feedback_scale * (bu * bs) @ bv.T).astype(np.float32))
-        self.ortho_pulses = 0
 
     def layer_signals(self, network, e, y):
         out = []
@@ -93,7 +92,6 @@ class DFASVD(Rule):
                                         self.update)
                 p += orthogonality_step(layer.matrices["V"], self.lr * self.ortho_every, self.ortho_weight,
                                         self.update, rows_orthonormal=True)
-            self.ortho_pulses += p
             stats["pulses"] += p
             stats["ortho_pulses"] = p
 

@@ -31,9 +31,6 @@ class _Eigen(Rule):
         "ortho_every": Param(10, v.Integer(1, 10**6), "steps between orthogonality corrections"),
     }
 
-    def setup(self, network):
-        self.ortho_pulses = 0
-
     def after_updates(self, network, stats):
         if self.ortho_weight and (self.steps + 1) % self.ortho_every == 0:
             p = 0
@@ -44,7 +41,6 @@ class _Eigen(Rule):
                     if m.name not in done:
                         done.add(m.name)
                         p += orthogonality_step(m, self.lr * self.ortho_every, self.ortho_weight, self.update)
-            self.ortho_pulses += p
             stats["pulses"] += p
             stats["ortho_pulses"] = p
 
@@ -61,26 +57,21 @@ class ENNLocal(_Eigen):
                                                   "scale of the fixed random heads"))
 
     def setup(self, network):
-        super().setup(network)
         classes = network.specs[-1].out_features
         self.heads = []
         for spec in network.specs[:-1]:
             bound = self.head_scale * np.sqrt(6.0 / (classes + spec.out_features))
             self.heads.append(self.rng.uniform(-bound, bound, (classes, spec.out_features)).astype(np.float32))
-        self.local_losses = []
 
     def layer_signals(self, network, e, y):
         out = []
         last = len(network.layers) - 1
-        losses = []
         for i, layer in enumerate(network.layers):
             if i == last:
                 delta = e
             else:
-                loss, e_l = cross_entropy(layer.cache.h @ self.heads[i].T, y)
-                losses.append(loss)
+                _, e_l = cross_entropy(layer.cache.h @ self.heads[i].T, y)
                 delta = (e_l @ self.heads[i]) * layer.dact()
             signals, digital, _ = layer.signals(delta, input_grad=False)
             out.append((signals, digital))
-        self.local_losses = losses
         return out

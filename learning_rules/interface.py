@@ -95,9 +95,6 @@ class AnalogLayer(Protocol):
     def signals(self, delta: np.ndarray, input_grad: bool = True):
         """For ∂L/∂a: (update requests ``[Signal]``, digital gradients {name: g}, ∂L/∂x or None)."""
 
-    def apply(self, signals, digital_grads, lr: float, params: UpdateParameters) -> int:
-        """Pulsed updates for the requests, SGD for the digital parameters; returns pulses fired."""
-
 
 class AnalogNetwork(Protocol):
     """A network as a rule sees it (implemented by ``hwsim.hardware.network.Network``)."""

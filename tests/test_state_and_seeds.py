@@ -157,10 +157,13 @@ def test_sweep_traces_are_bit_identical_with_zero_or_two_workers(tmp_path):
 def test_installed_wheel_exposes_only_the_hwsim_namespace(tmp_path):
     """Built and installed as a wheel (no dependencies), hwsim.devices and hwsim.learning_rules import and no
     top-level 'devices' or 'learning_rules' is installed."""
-    root = os.path.join(os.path.dirname(__file__), "..")
+    import shutil
+    root = tmp_path / "src"                       # a copy: building writes build/ next to the sources
+    shutil.copytree(os.path.join(os.path.dirname(__file__), ".."), root, ignore=shutil.ignore_patterns(
+        ".venv", ".git", "build", "out", "*.egg-info", "__pycache__", "mutants"))
     wheels = tmp_path / "wheels"
     subprocess.run([sys.executable, "-m", "pip", "wheel", "--no-deps", "--no-build-isolation", "-q", "-w",
-                    str(wheels), root], check=True, capture_output=True)
+                    str(wheels), str(root)], check=True, capture_output=True)
     target = tmp_path / "site"
     wheel = next(wheels.glob("hwsim-*.whl"))
     subprocess.run([sys.executable, "-m", "pip", "install", "--no-deps", "-q", "--target", str(target), str(wheel)],

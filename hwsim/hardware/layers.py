@@ -24,7 +24,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from hwsim.devices.validation import Integer, Options, check
-from hwsim.learning_rules.interface import Signal, UpdateParameters
+from hwsim.learning_rules.interface import Signal
 
 ACTIVATIONS = ("relu", "sigmoid", "tanh", "linear")
 FORMS: dict[str, type] = {}
@@ -255,15 +255,6 @@ class Layer:
 
     def _signals(self, delta, input_grad):
         raise NotImplementedError
-
-    def apply(self, signals, digital_grads, lr: float, params: UpdateParameters) -> int:
-        """Pulse the update requests into the matrices, SGD on the digital parameters; returns pulses fired."""
-        pulses = 0
-        for s in signals:
-            pulses += self.matrices[s.role].pulsed_update(s.x, s.d, lr, params)
-        for key, g in digital_grads.items():       # SGD in the digital periphery
-            self.digital[key] -= lr * g
-        return pulses
 
     def effective_weight(self) -> np.ndarray:
         """The float W (out × in) this layer computes, from the exact device states (bias and stages
