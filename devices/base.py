@@ -46,7 +46,7 @@ class DeviceParameters:
 
 
 _COMMON_ROWS = {"w_min": K.W_MIN, "w_max": K.W_MAX, "scale_up": K.S_UP, "scale_down": K.S_DOWN,
-                "c2c_std": K.C2C, "stuck": K.STUCK, "drift_nu": K.NU}
+                "c2c_std": K.C2C, "stuck": K.STUCK, "drift_nu": K.NU, "write_noise": K.WNOISE}
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -61,6 +61,10 @@ class DeviceModel:
         n_states: number of conductance levels, evenly spaced over a device's bounds (0: continuous).
         stuck_min_frac, stuck_max_frac: fractions of devices stuck at g_min / g_max (fixed per device).
         read_noise: relative std of the conductance at each read (Gaussian, cycle to cycle).
+        write_noise_std: std of the write noise in units of the step (``write_noise_unit``: dw_min for
+            aihwkit's models): each pulse leaves the device's apparent (read) state at its stored state plus a
+            fresh N(0, (write_noise_std·unit)²) draw, kept within the device's bounds; the stored state, which
+            later pulses act on, evolves without it (aihwkit's write noise / persistent weight).
         drift_nu: mean power-law drift exponent ν, G(t) = G(t0)·(t/t0)^(−ν) (0: no drift).
         drift_nu_dtod: device-to-device std of ν (absolute).
         drift_t0: reference time t0 [s] at which the programmed conductance is read.
@@ -81,6 +85,7 @@ class DeviceModel:
     stuck_min_frac: float = 0.0
     stuck_max_frac: float = 0.0
     read_noise: float = 0.0
+    write_noise_std: float = 0.0
     drift_nu: float = 0.0
     drift_nu_dtod: float = 0.0
     drift_t0: float = 20.0
@@ -105,6 +110,7 @@ class DeviceModel:
             raise ValueError("stuck_min_frac + stuck_max_frac must be <= 1, got "
                              f"{self.stuck_min_frac} + {self.stuck_max_frac}")
         v.in_range("read_noise", self.read_noise, 0.0, 10.0)
+        v.in_range("write_noise_std", self.write_noise_std, 0.0, 1000.0)
         v.in_range("drift_nu", self.drift_nu, 0.0, 1.0)
         v.in_range("drift_nu_dtod", self.drift_nu_dtod, 0.0, 1.0)
         v.positive("drift_t0", self.drift_t0)
@@ -137,6 +143,10 @@ class DeviceModel:
     def _c2c(self) -> float:
         raise NotImplementedError
 
+    def write_noise_unit(self) -> float:
+        """The weight change that ``write_noise_std`` is measured in: the nominal step at w = 0."""
+        return self.nominal_step()
+
     def expected(self, n: int, sign: int, w0: float = 0.0) -> np.ndarray:
         """Closed-form states after 0..n pulses of ``sign`` from ``w0`` on the nominal device (no variation,
         no noise, continuous): shape (n + 1,)."""
@@ -168,8 +178,20 @@ class DeviceModel:
         bmax = self.w_max * (1.0 + self.w_max_dtod * rng.standard_normal(n))
         bmin = self.w_min * (1.0 + self.w_min_dtod * rng.standard_normal(n))
         # aihwkit's enforce_consistency: a device's range always contains 0
-        lo, hi = np.minimum(bmin, bmax), np.maximum(bmin, bmax)
-        values[K.W_MIN], values[K.W_MAX] = -np.abs(lo), np.abs(hi)
+        lo, hi = -np.abs(np.minimum(bmin, bmax)), np.abs(np.maximum(bmin, bmax))
+        # a conductance cannot be negative: a device's lower bound is drawn again (the spread truncated)
+        # where it would map below 0 S; the draws stay in their order, so results are reproducible
+        floor = self.zero_conductance_weight()
+        for _ in range(1000):
+            low = lo < floor
+            if not low.any():
+                break
+            bmin = self.w_min * (1.0 + self.w_min_dtod * rng.standard_normal(int(low.sum())))
+            lo[low] = -np.abs(np.minimum(bmin, bmax[low]))
+        else:
+            raise ValueError(f"w_min_dtod={self.w_min_dtod} puts nearly every device below 0 S (w_min {self.w_min} "
+                             f"maps to g_min = {self.g_min:.3g} S); lower the spread or raise g_min")
+        values[K.W_MIN], values[K.W_MAX] = lo, hi
         values[K.C2C] = self._c2c()
         self._sample_model(values, rng)
         u = rng.random(n)
@@ -177,6 +199,7 @@ class DeviceModel:
                                    np.where(u < self.stuck_min_frac + self.stuck_max_frac, 1.0, 0.0))
         values[K.NU] = self.drift_nu + self.drift_nu_dtod * rng.standard_normal(n) if self.drift_nu_dtod \
             else self.drift_nu
+        values[K.WNOISE] = self.write_noise_std * self.write_noise_unit()
         names = dict(_COMMON_ROWS, **self.extra_rows)
         return DeviceParameters(self.model_id, self._kernel_states(), values, self._consts(), shape, names)
 
@@ -205,6 +228,10 @@ class DeviceModel:
         K.apply_pulses(params.model_id, params.n_states, params.values, params.consts, w.reshape(-1),
                        counts, kernel_key(random_state))
         return w
+
+    def zero_conductance_weight(self) -> float:
+        """The weight that maps to 0 S: the lowest bound a device can physically have."""
+        return self.w_min - self.g_min / self.siemens_per_weight()
 
     def siemens_per_weight(self) -> float:
         """Conductance of one weight unit [S]: (g_max − g_min)/(w_max − w_min) of the nominal map."""
@@ -286,6 +313,7 @@ def nominal(model: DeviceModel) -> DeviceModel:
     off = {}
     for f in fields(model):
         if f.name.endswith("_dtod") or f.name in ("dw_min_std", "c2c_std", "read_noise", "stuck_min_frac",
-                                                   "stuck_max_frac", "dw_min_std_add", "dw_min_std_slope"):
+                                                   "stuck_max_frac", "dw_min_std_add", "dw_min_std_slope",
+                                                   "write_noise_std"):
             off[f.name] = 0.0
     return dataclasses.replace(model, **off)

@@ -15,8 +15,8 @@ from numba import njit, prange
 from .rng import normal, subkey
 
 # rows of the per-device parameter array
-W_MIN, W_MAX, S_UP, S_DOWN, C2C, STUCK, NU, P0, P1, P2, P3 = range(11)
-N_ROWS = 11
+W_MIN, W_MAX, S_UP, S_DOWN, C2C, STUCK, NU, P0, P1, P2, P3, WNOISE = range(12)
+N_ROWS = 12
 
 # model identifiers
 CONSTANT, LINEAR, EXP, POW, NEUROSIM, PIECEWISE = range(6)

@@ -48,6 +48,11 @@ _NEUROSIM_TABLE = ("as tabulated by NeuroSim (Chen, Peng & Yu, IEEE TCAD 37(12),
 
 PRESETS: dict[str, Preset] = {}
 
+# the choice of on/off ratio where the source gives none (aihwkit's presets carry no conductances)
+_SPREAD_NOTE = ("the largest ratio whose G_min leaves room for the preset's device-to-device spread of the lower "
+                "bound down to 3σ, on_off = 1 + (w_max − w_min)/(3·w_min_dtod·|w_min|); a device would otherwise "
+                "map below 0 S (draws beyond 0 S are redrawn: docs/devices.md)")
+
 
 def _add(preset: Preset) -> None:
     PRESETS[preset.name] = preset
@@ -106,7 +111,8 @@ _add(Preset(
     "IEDM 2018; parameters of aihwkit's EcRamPresetDevice (a fit to that paper)",
     dict(states="≈1000 (reported)", pulse="gate current pulse, down to 5 ns", pulse_energy="≈1 fJ (projected)",
          R_on="500 MΩ, on/off 40 (DNN+NeuroSim table)"),
-    "Li-ion WO3 three-terminal ECRAM: near-linear, near-symmetric updates."))
+    "Li-ion WO3 three-terminal ECRAM: near-linear, near-symmetric updates. With on/off 40 the cited lower-bound "
+    "spread (5 %) would put 11 % of devices below 0 S: those draws are redrawn (the spread is truncated at 0 S)."))
 _add(Preset(
     "pcm-ibm", ExpStep(dw_min=0.01, up_down=0.0, w_max=2.0, w_min=0.0, a=-1.0, b=0.0, gamma_up=2.5,
                        gamma_down=2.5, A_up=-27.235, A_down=-2.235, dw_min_dtod=0.2, up_down_dtod=0.05,
@@ -121,27 +127,28 @@ _add(Preset(
     "the source); pulse energy not reported."))
 _add(Preset(
     "reram-sb", SoftBounds(dw_min=0.002, up_down=0.0, w_max=1.25, w_min=-0.75, mult_noise=False,
-                           dw_min_dtod=0.3, up_down_dtod=0.01, w_max_dtod=0.24, w_min_dtod=0.4, dw_min_std=3.75),
+                           dw_min_dtod=0.3, up_down_dtod=0.01, w_max_dtod=0.24, w_min_dtod=0.4, dw_min_std=3.75,
+                           write_noise_std=56.0, on_off_ratio=3.2),
     "N. Gong et al., 'Signal and noise extraction from analog memory elements for neuromorphic computing', "
     "Nat. Commun. 9:2102, 2018 (aihwkit's ReRamSBPresetDevice, a loose fit)",
-    dict(material="HfO2 ReRAM", c2c="large: dw_min_std 3.75 (additive)"),
-    "aihwkit's preset also has write noise (56·dw_min), not modelled here. g_max/on_off are hwsim defaults."))
+    dict(material="HfO2 ReRAM", c2c="large: dw_min_std 3.75 (additive)", write_noise="56·dw_min (aihwkit's preset)"),
+    f"g_max is hwsim's default; on/off 3.2 is hwsim's choice: {_SPREAD_NOTE}"))
 _add(Preset(
     "reram-es", ExpStep(dw_min=0.00135, up_down=0.259359, w_max=1.0, w_min=-1.0, a=-0.5, b=-0.5, gamma_up=5.0,
                         gamma_down=5.0, A_up=-1.18445, A_down=-0.081404, dw_min_dtod=0.2, up_down_dtod=0.05,
-                        w_max_dtod=0.3, w_min_dtod=0.3, dw_min_std=5.0),
+                        w_max_dtod=0.3, w_min_dtod=0.3, dw_min_std=5.0, write_noise_std=75.0, on_off_ratio=3.2),
     "N. Gong et al., Nat. Commun. 9:2102, 2018 (aihwkit's ReRamESPresetDevice)",
-    dict(material="HfO2 ReRAM", asymmetry="up_down 0.26"),
-    "aihwkit's preset also has write noise (75·dw_min), not modelled here. g_max/on_off are hwsim defaults."))
+    dict(material="HfO2 ReRAM", asymmetry="up_down 0.26", write_noise="75·dw_min (aihwkit's preset)"),
+    f"g_max is hwsim's default; on/off 3.2 is hwsim's choice: {_SPREAD_NOTE}"))
 _add(Preset(
     "ecram-mo", LinearStep(dw_min=2.8214e-4, up_down=0.0, w_max=1.1714, w_min=-0.8286, gamma_up=0.4152,
                            gamma_down=0.7342, dw_min_dtod=0.1, up_down_dtod=0.01, w_max_dtod=0.05, w_min_dtod=0.05,
                            gamma_up_dtod=0.05, gamma_down_dtod=0.05, dw_min_std=2.0, mean_bound_reference=True,
-                           mult_noise=True),
+                           mult_noise=True, on_off_ratio=17.0),
     "S. Kim et al., 'Metal-oxide based, CMOS-compatible ECRAM for deep learning accelerator', IEDM 2019 "
     "(aihwkit's EcRamMOPresetDevice)",
     dict(states="≈7000 over the range (dw_min 2.8e-4)"),
-    "g_max/on_off are hwsim defaults."))
+    f"g_max is hwsim's default; on/off 17 is hwsim's choice: {_SPREAD_NOTE}"))
 _add(Preset(
     "targeted-envm", NeuroSim(), f"NeuroSim's 'targeted eNVM' specification, {_NEUROSIM_TABLE}",
     dict(levels=64, nonlinearity="1/−1", R_on="200 kΩ", on_off=50, c2c="2 %"),

@@ -10,7 +10,8 @@ r = up_down_dtod·ξ give
 
 so a positive ``up_down`` shrinks only depression steps. Cycle-to-cycle noise multiplies each pulse's step
 by (1 + dw_min_std·ξ), ξ fresh per pulse; the weight is clipped to the device's bounds after every pulse.
-Not modelled from aihwkit's PulsedDevice: reset, diffusion, lifetime (decay), write noise, perfect_bias.
+Not modelled from aihwkit's PulsedDevice: reset, diffusion, lifetime (decay), perfect_bias. Write noise:
+``DeviceModel.write_noise_std``.
 """
 from __future__ import annotations
 
@@ -59,6 +60,9 @@ class PulsedModel(DeviceModel):
 
     def nominal_step(self) -> float:
         return self.nominal_scales()[0]
+
+    def write_noise_unit(self) -> float:
+        return self.dw_min
 
     def _sample_scales(self, values, rng) -> None:
         n = values.shape[1]

@@ -24,11 +24,11 @@ from __future__ import annotations
 import numpy as np
 from numba import njit, prange, uint64
 
-from hwsim.devices.kernels import C2C, STUCK, pulse, settle
+from hwsim.devices.kernels import C2C, STUCK, W_MAX, W_MIN, WNOISE, pulse, settle
 from hwsim.devices.rng import _GOLDEN, mix64, normal, subkey
 
 PAIR_MODES = {"plus": 0, "unidirectional": 1, "both": 2}
-D_TRAINS, X_TRAINS, DEVICE_NOISE = 0, 1, 2          # sub-streams of an update's key
+D_TRAINS, X_TRAINS, DEVICE_NOISE, WRITE_NOISE = 0, 1, 2, 3          # sub-streams of an update's key
 
 
 @njit(cache=True, inline="always")
@@ -125,15 +125,27 @@ def _fire(model, n_states, prm, consts, w, cell, up, n, key, counter):
     return w
 
 
+@njit(cache=True, inline="always")
+def _write_noise(prm, cell, w, key, counter):
+    """Write noise of a device just pulsed: the offset of its apparent state from its stored state w, a fresh
+    N(0, σ_w²) draw (σ_w = ``prm[WNOISE]``) with the apparent state kept within the device's bounds."""
+    s = prm[WNOISE, cell]
+    if s == 0.0:
+        return 0.0
+    v = w + s * normal(key, counter)
+    return min(max(v, prm[W_MIN, cell]), prm[W_MAX, cell]) - w
+
+
 @njit(cache=True, parallel=True)
-def stochastic_update(model, n_states, prm_p, prm_m, consts, w_p, w_m, counts, rows_bits, rows_neg,
-                      cols_neg, bit_ptr, bit_idx, bl, pair_mode, key):
+def stochastic_update(model, n_states, prm_p, prm_m, consts, w_p, w_m, off_p, off_m, counts, rows_bits,
+                      rows_neg, cols_neg, bit_ptr, bit_idx, bl, pair_mode, key, wkey):
     """Apply the coincidence pulses of a batch to a tile, in place; returns the pulses fired.
 
     rows_bits/rows_neg: (rows, batch) trains and signs of d; cols_neg: (batch, cols) signs of x;
     bit_ptr/bit_idx: per (sample, bit) the input lines carrying that bit (``bit_lists``).
-    w_p, w_m: device states (rows·cols,) of G+ and G−; counts (4, rows·cols) int64: potentiation and
-    depression pulses of G+, then of G−. A device sees its pulses sample after sample, bit after bit (all
+    w_p, w_m: stored device states (rows·cols,) of G+ and G−; off_p, off_m: their write-noise offsets
+    (apparent state = stored + offset), redrawn at every pulse from ``wkey`` at the pulse's counter; counts
+    (4, rows·cols) int64: potentiation and depression pulses of G+, then of G−. A device sees its pulses sample after sample, bit after bit (all
     of one sign within a sample): the result of n_bij = popcount(A_bi ∧ B_bj) consecutive pulses per
     sample. The pulse at (sample b, bit t) draws its cycle-to-cycle noise at counter
     (2·cell + side)·2³² + b·bl + t of ``key``: every device owns a disjoint block of 2³² counters of one
@@ -158,15 +170,17 @@ def stochastic_update(model, n_states, prm_p, prm_m, consts, w_p, w_m, counts, r
                     up = neg_d != cols_neg[b, j]                # d·x < 0: the weight must grow
                     if pair_mode == 0 or (pair_mode == 1 and up) or pair_mode == 2:
                         if prm_p[STUCK, cell] == 0.0:
-                            w_p[cell] = _fire(model, n_states, prm_p, consts, w_p[cell], cell, up, 1, key,
-                                              ((2 * cell) << 32) + counter)
+                            c = ((2 * cell) << 32) + counter
+                            w_p[cell] = _fire(model, n_states, prm_p, consts, w_p[cell], cell, up, 1, key, c)
+                            off_p[cell] = _write_noise(prm_p, cell, w_p[cell], wkey, c)
                         counts[0 if up else 1, cell] += 1
                         n_fired += 1
                     if (pair_mode == 1 and not up) or pair_mode == 2:
                         mup = pair_mode == 1 or not up            # G− moves against G+
                         if prm_m[STUCK, cell] == 0.0:
-                            w_m[cell] = _fire(model, n_states, prm_m, consts, w_m[cell], cell, mup, 1, key,
-                                              ((2 * cell + 1) << 32) + counter)
+                            c = ((2 * cell + 1) << 32) + counter
+                            w_m[cell] = _fire(model, n_states, prm_m, consts, w_m[cell], cell, mup, 1, key, c)
+                            off_m[cell] = _write_noise(prm_m, cell, w_m[cell], wkey, c)
                         counts[2 if mup else 3, cell] += 1
                         n_fired += 1
         fired[i] = n_fired
@@ -174,8 +188,11 @@ def stochastic_update(model, n_states, prm_p, prm_m, consts, w_p, w_m, counts, r
 
 
 @njit(cache=True, parallel=True)
-def counted_update(model, n_states, prm_p, prm_m, consts, w_p, w_m, counts, n_pulses, pair_mode, key):
-    """Apply a signed pulse count per cell (> 0: the weight must grow), in place, with the pair mode."""
+def counted_update(model, n_states, prm_p, prm_m, consts, w_p, w_m, off_p, off_m, counts, n_pulses, pair_mode,
+                   key, wkey):
+    """Apply a signed pulse count per cell (> 0: the weight must grow), in place, with the pair mode; a
+    device's k-th pulse draws its noise at counter k of sub-stream 2·cell + side of ``key``, its write noise
+    (after its last pulse) at counter 0 of the same sub-stream of ``wkey``."""
     for cell in prange(w_p.size):
         n = n_pulses[cell]
         if n == 0:
@@ -185,10 +202,12 @@ def counted_update(model, n_states, prm_p, prm_m, consts, w_p, w_m, counts, n_pu
         if pair_mode == 0 or (pair_mode == 1 and up) or pair_mode == 2:
             if prm_p[STUCK, cell] == 0.0:
                 w_p[cell] = _fire(model, n_states, prm_p, consts, w_p[cell], cell, up, n, subkey(key, 2 * cell), 0)
+                off_p[cell] = _write_noise(prm_p, cell, w_p[cell], subkey(wkey, 2 * cell), 0)
             counts[0 if up else 1, cell] += n
         if (pair_mode == 1 and not up) or pair_mode == 2:
             mup = pair_mode == 1 or not up
             if prm_m[STUCK, cell] == 0.0:
                 w_m[cell] = _fire(model, n_states, prm_m, consts, w_m[cell], cell, mup, n,
                                   subkey(key, 2 * cell + 1), 0)
+                off_m[cell] = _write_noise(prm_m, cell, w_m[cell], subkey(wkey, 2 * cell + 1), 0)
             counts[2 if mup else 3, cell] += n

@@ -178,23 +178,32 @@ def fire_one(params, w, cells, up, key, counters):
     return w
 
 
+def write_noise(params, w, cells, key, counters):
+    """The write-noise offsets of cells just pulsed: clip(w + σ_w·z, bounds) − w, z at counters[c] of key."""
+    prm = params.values[:, cells]
+    v = np.clip(w[cells] + prm[K.WNOISE] * normal(key, counters), prm[K.W_MIN], prm[K.W_MAX])
+    return np.where(prm[K.WNOISE] != 0, v - w[cells], 0.0)
+
+
 def stochastic_update(tile, x, d, lr, bl, key):
-    """Reference of ``Tile.update`` after key derivation: returns (w_plus, w_minus, counts). Pulses go
-    sample by sample, bit by bit; the pulse at (sample b, bit t) uses counter b·bl + t."""
+    """Reference of ``Tile.update`` after key derivation: returns (w_plus, w_minus, counts, offset_plus,
+    offset_minus). Pulses go sample by sample, bit by bit; the pulse at (sample b, bit t) uses counter
+    (2·cell + side)·2³² + b·bl + t of the device-noise key and of the write-noise key."""
     from hwsim.devices.rng import stream_key
     pp, pm = tile.params_plus, tile.params_minus
     x_max, d_max = np.abs(x).max(), np.abs(d).max()
     gain = lr / (bl * tile.dw_pair)
     cx, cd = np.sqrt(gain * d_max / x_max), np.sqrt(gain * x_max / d_max)
-    from hwsim.learning_rules.pulses import D_TRAINS, DEVICE_NOISE, X_TRAINS
+    from hwsim.learning_rules.pulses import D_TRAINS, DEVICE_NOISE, WRITE_NOISE, X_TRAINS
     cbits, cneg = pulse_trains(x, cx, bl, stream_key(key, X_TRAINS))
     rbits, rneg = pulse_trains(d, cd, bl, stream_key(key, D_TRAINS))
-    ckey = stream_key(key, DEVICE_NOISE)
+    ckey, wkey = stream_key(key, DEVICE_NOISE), stream_key(key, WRITE_NOISE)
     R, C = tile.rows, tile.cols
     cells = np.arange(R * C)
     base_p = (2 * cells).astype(np.uint64) << np.uint64(32)
     base_m = (2 * cells + 1).astype(np.uint64) << np.uint64(32)
     wp, wm = tile.w_plus.ravel().copy(), tile.w_minus.ravel().copy()
+    op, om = tile.offset_plus.ravel().copy(), tile.offset_minus.ravel().copy()
     counts = tile.pulse_counts.reshape(4, -1).copy()
     mode = tile.pair
     free_p, free_m = pp.values[K.STUCK] == 0, pm.values[K.STUCK] == 0
@@ -209,9 +218,11 @@ def stochastic_update(tile, x, d, lr, bl, key):
             sel = to_p & free_p
             if sel.any():
                 wp = fire_one(pp, wp, cells[sel], up[sel], ckey, base_p[sel] + np.uint64(b * bl + t))
+                op[cells[sel]] = write_noise(pp, wp, cells[sel], wkey, base_p[sel] + np.uint64(b * bl + t))
             sel = to_m & free_m
             if sel.any():
                 wm = fire_one(pm, wm, cells[sel], up_m[sel], ckey, base_m[sel] + np.uint64(b * bl + t))
+                om[cells[sel]] = write_noise(pm, wm, cells[sel], wkey, base_m[sel] + np.uint64(b * bl + t))
             np.add.at(counts, (np.where(up, 0, 1)[to_p], cells[to_p]), 1)
             np.add.at(counts, (np.where(up_m, 2, 3)[to_m], cells[to_m]), 1)
-    return wp.reshape(R, C), wm.reshape(R, C), counts.reshape(4, R, C)
+    return wp.reshape(R, C), wm.reshape(R, C), counts.reshape(4, R, C), op.reshape(R, C), om.reshape(R, C)

@@ -30,7 +30,8 @@ def test_step_scale_dtod_and_asymmetry():
 
 
 def test_bound_dtod():
-    m = devices.SoftBounds(w_max=0.8, w_min=-0.5, w_max_dtod=0.1, w_min_dtod=0.2)
+    # on/off 2: G_min leaves room for the whole lower-bound spread (no draw is truncated at 0 S)
+    m = devices.SoftBounds(w_max=0.8, w_min=-0.5, w_max_dtod=0.1, w_min_dtod=0.2, on_off_ratio=2.0)
     p = m.sample((N,), 1)
     assert abs(p["w_max"].std() / (0.8 * 0.1) - 1) < STD_TOL
     assert abs(p["w_min"].std() / (0.5 * 0.2) - 1) < STD_TOL

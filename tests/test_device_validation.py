@@ -9,7 +9,8 @@ from hwsim.devices.presets import PRESETS
 # (field, bad value) pairs beyond the generic non-number check
 OUT_OF_RANGE = {
     "w_min": 0.1, "w_max": -0.1, "w_min_dtod": -0.1, "w_max_dtod": -1.0, "g_max": 0.0, "on_off_ratio": 0.5,
-    "n_states": 1, "stuck_min_frac": 1.5, "stuck_max_frac": -0.1, "read_noise": -0.01, "drift_nu": -0.1,
+    "n_states": 1, "stuck_min_frac": 1.5, "stuck_max_frac": -0.1, "read_noise": -0.01, "write_noise_std": -1.0,
+    "drift_nu": -0.1,
     "drift_nu_dtod": -0.1, "drift_t0": 0.0, "pulse_energy": -1e-12, "dw_min": -0.1, "dw_min_dtod": -0.3,
     "dw_min_std": -0.3, "up_down": 1.0, "up_down_dtod": -0.01, "gamma_up": -0.5, "gamma_down": -0.5,
     "gamma_up_dtod": -0.05, "gamma_down_dtod": -0.05, "pow_gamma": 0.0, "pow_gamma_dtod": -0.1,

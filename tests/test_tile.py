@@ -21,7 +21,7 @@ IDEAL_DEVICE = devices.ConstantStep(dw_min=1e-4, dw_min_dtod=0, dw_min_std=0, up
 
 
 @pytest.mark.parametrize("pair", ["plus", "unidirectional", "both"])
-@pytest.mark.parametrize("device", [devices.SoftBounds(dw_min=0.01, stuck_min_frac=0.05),
+@pytest.mark.parametrize("device", [devices.SoftBounds(dw_min=0.01, stuck_min_frac=0.05, write_noise_std=5.0),
                                     devices.NeuroSim(nonlinearity_dtod=0.3, c2c_std=0.01),
                                     devices.ExpStep(dw_min=0.01, n_states=0)], ids=["soft-bounds", "neurosim", "exp"])
 def test_stochastic_update_equals_numpy_reference(pair, device):
@@ -36,6 +36,8 @@ def test_stochastic_update_equals_numpy_reference(pair, device):
         np.testing.assert_allclose(tile.w_plus, want[0], rtol=1e-12, atol=1e-12, err_msg=f"G+ step {step}")
         np.testing.assert_allclose(tile.w_minus, want[1], rtol=1e-12, atol=1e-12, err_msg=f"G- step {step}")
         np.testing.assert_array_equal(tile.pulse_counts, want[2])
+        np.testing.assert_allclose(tile.offset_plus, want[3], rtol=1e-12, atol=1e-12)
+        np.testing.assert_allclose(tile.offset_minus, want[4], rtol=1e-12, atol=1e-12)
     assert tile.pulse_counts.sum() > 0
 
 

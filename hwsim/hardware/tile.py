@@ -2,7 +2,9 @@
 pulsed updates.
 
 Weights are normalised: W = w(G+) − w(G−), with each device's state w mapped to conductance by its model
-(``DeviceModel.conductance``). ``forward(x)`` computes y = W·x (batch × cols → batch × rows) through the
+(``DeviceModel.conductance``). A device has a stored state (``w_plus``, ``w_minus``: what its next pulse acts
+on) and an apparent one, stored + its write-noise offset (``offset_plus``, ``offset_minus``; zero for devices
+without write noise): reads, ``get_weights`` and ``conductances`` see the apparent state. ``forward(x)`` computes y = W·x (batch × cols → batch × rows) through the
 periphery, ``backward(d)`` the transpose read dᵀ·W, ``update(x, d, lr)`` the stochastic pulsed update
 ΔW ≈ −lr·Σ_b d_b·x_bᵀ, ``update_pulses`` a deterministic per-cell pulse count. The update kernels are the
 rules' (``hwsim.learning_rules.pulses``): the tile hands them arrays — device states, parameters, trains.
@@ -23,8 +25,8 @@ from hwsim.devices.rng import as_seed_sequence, check_random_state, child, kerne
 from hwsim.hardware import ir_drop
 from hwsim.hardware.periphery import Periphery, adc, dac
 from hwsim.learning_rules.interface import UpdateParameters
-from hwsim.learning_rules.pulses import (D_TRAINS, DEVICE_NOISE, PAIR_MODES, X_TRAINS, bit_lists, counted_update,
-                                         pulse_trains, stochastic_update)
+from hwsim.learning_rules.pulses import (D_TRAINS, DEVICE_NOISE, PAIR_MODES, WRITE_NOISE, X_TRAINS, bit_lists,
+                                         counted_update, pulse_trains, stochastic_update)
 
 DEFAULT_UPDATE = UpdateParameters()
 _ADC_NOISE, _DEVICE_NOISE = 0, 1           # the two noise sources of one read: sub-streams of the read's key
@@ -78,6 +80,8 @@ class Tile:
         self.params_minus = device.sample((rows, cols), check_random_state(child(seq, "devices", 1)))
         self.w_plus = device.initial_state(self.params_plus)
         self.w_minus = device.initial_state(self.params_minus)
+        self.offset_plus = np.zeros((rows, cols))
+        self.offset_minus = np.zeros((rows, cols))
         if pair == "plus":
             self.w_minus[...] = self.reference_state()
             settle_states(self.params_minus, self.w_minus)
@@ -107,6 +111,7 @@ class Tile:
         parameters of both devices, pulse counters, stream keys and call counters. ``Tile.from_state``
         rebuilds it exactly."""
         out = {"w_plus": self.w_plus.copy(), "w_minus": self.w_minus.copy(),
+               "offset_plus": self.offset_plus.copy(), "offset_minus": self.offset_minus.copy(),
                "params_plus": self.params_plus.values.copy(), "params_minus": self.params_minus.values.copy(),
                "pulse_counts": self.pulse_counts.copy(), "read_power_sum": self.read_power_sum,
                **{f"key_{k}": np.uint64(v) for k, v in self.keys.items()}}
@@ -132,6 +137,8 @@ class Tile:
                                                              template.consts, shape, template.names))
         self.w_plus = np.array(state["w_plus"], dtype=np.float64).reshape(shape)
         self.w_minus = np.array(state["w_minus"], dtype=np.float64).reshape(shape)
+        self.offset_plus = np.array(state["offset_plus"], dtype=np.float64).reshape(shape)
+        self.offset_minus = np.array(state["offset_minus"], dtype=np.float64).reshape(shape)
         self.pulse_counts = np.array(state["pulse_counts"], dtype=np.int64).reshape(4, *shape)
         self.read_power_sum = float(state["read_power_sum"])
         self.keys = {k: np.uint64(state[f"key_{k}"]) for k in ("pulses", "reads", "rounding")}
@@ -155,12 +162,14 @@ class Tile:
 
     # ---- weights -----------------------------------------------------------------------------------------
     def get_weights(self) -> np.ndarray:
-        """W = w(G+) − w(G−), rows × cols (exact device states, no read noise)."""
-        return self.w_plus - self.w_minus
+        """W = w(G+) − w(G−), rows × cols, from the apparent device states (write noise included, no read
+        noise, no read cost)."""
+        return (self.w_plus + self.offset_plus) - (self.w_minus + self.offset_minus)
 
     def conductances(self) -> tuple[np.ndarray, np.ndarray]:
-        """(G+, G−) [S]."""
-        return self.device.conductance(self.w_plus), self.device.conductance(self.w_minus)
+        """(G+, G−) [S] of the apparent device states."""
+        return (self.device.conductance(self.w_plus + self.offset_plus),
+                self.device.conductance(self.w_minus + self.offset_minus))
 
     def weight_range(self) -> tuple[np.ndarray, np.ndarray]:
         """Per-weight (lowest, highest) representable W under this pair mode."""
@@ -199,6 +208,8 @@ class Tile:
             self.w_minus[...] = self.w_plus - W
         settle_states(self.params_plus, self.w_plus)
         settle_states(self.params_minus, self.w_minus)
+        self.offset_plus[...] = 0.0
+        self.offset_minus[...] = 0.0
         self._changed()
 
     def _changed(self) -> None:
@@ -241,7 +252,7 @@ class Tile:
             dev = self.device
             k = dev.siemens_per_weight()
             off = 2 * (dev.g_min - k * dev.w_min)
-            ws = self.w_plus + self.w_minus
+            ws = self.w_plus + self.offset_plus + self.w_minus + self.offset_minus
             self._gsum = (k * ws.sum(axis=0) + off * self.rows, k * ws.sum(axis=1) + off * self.cols)
         volts2 = (xq.astype(np.float64) * (self.periphery.read_voltage / self.periphery.input_range)) ** 2
         self.read_power_sum += float(volts2.sum(axis=0) @ self._gsum[1 if transpose else 0])
@@ -297,8 +308,9 @@ class Tile:
         rng = self._read_generator(_DEVICE_NOISE)
         self.reads += 1
         g_unit = dev.siemens_per_weight()
-        gp = dev.read(self.w_plus, rng) - dev.conductance(self.w_plus)
-        gm = dev.read(self.w_minus, rng) - dev.conductance(self.w_minus)
+        ap, am = self.w_plus + self.offset_plus, self.w_minus + self.offset_minus
+        gp = dev.read(ap, rng) - dev.conductance(ap)
+        gm = dev.read(am, rng) - dev.conductance(am)
         return self.get_weights() + (gp - gm) / g_unit
 
     # ---- updates -------------------------------------------------------------------------------------------
@@ -333,9 +345,10 @@ class Tile:
         self.update_slots += bl * x.shape[0]
         fired = stochastic_update(self.params_plus.model_id, self.params_plus.n_states, self.params_plus.values,
                                   self.params_minus.values, self.params_plus.consts, self.w_plus.reshape(-1),
-                                  self.w_minus.reshape(-1), self.pulse_counts.reshape(4, -1), rows_bits, rows_neg,
-                                  cols_neg, *bit_lists(cols_bits, bl), bl, PAIR_MODES[self.pair],
-                                  stream_key(key, DEVICE_NOISE))
+                                  self.w_minus.reshape(-1), self.offset_plus.reshape(-1), self.offset_minus.reshape(-1),
+                                  self.pulse_counts.reshape(4, -1), rows_bits, rows_neg, cols_neg,
+                                  *bit_lists(cols_bits, bl), bl, PAIR_MODES[self.pair], stream_key(key, DEVICE_NOISE),
+                                  stream_key(key, WRITE_NOISE))
         self._changed()
         saturated = (sat_x + sat_d) / (x.size + d.size)
         return {"pulses": int(fired), "saturated": float(saturated)}
@@ -348,10 +361,12 @@ class Tile:
             raise ValueError(f"n_pulses must be an integer array of shape {(self.rows, self.cols)}, got "
                              f"{n.dtype} array of shape {n.shape}")
         self.update_slots += int(np.abs(n).max(initial=0))
+        key = self._step_key()
         counted_update(self.params_plus.model_id, self.params_plus.n_states, self.params_plus.values,
                        self.params_minus.values, self.params_plus.consts, self.w_plus.reshape(-1),
-                       self.w_minus.reshape(-1), self.pulse_counts.reshape(4, -1),
-                       np.ascontiguousarray(n, dtype=np.int64).reshape(-1), PAIR_MODES[self.pair], self._step_key())
+                       self.w_minus.reshape(-1), self.offset_plus.reshape(-1), self.offset_minus.reshape(-1),
+                       self.pulse_counts.reshape(4, -1), np.ascontiguousarray(n, dtype=np.int64).reshape(-1),
+                       PAIR_MODES[self.pair], stream_key(key, DEVICE_NOISE), stream_key(key, WRITE_NOISE))
         self._changed()
         return int(np.abs(n).sum()) * (2 if self.pair == "both" else 1)
 
@@ -430,6 +445,7 @@ class Tile:
         target = self.get_weights()
         self.w_plus[full] = pp["w_min"][full]
         self.w_minus[full] = pm["w_min"][full]
+        self.offset_plus[full] = self.offset_minus[full] = 0.0
         self.pulse_counts[1][full] += 1
         self.pulse_counts[3][full] += 1
         self._changed()
