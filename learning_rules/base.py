@@ -8,8 +8,8 @@ matrices, update parameters) and never import it.
 Every hyperparameter is declared with its default and its constraint (``Param``), so ``--set rule.X=…`` is
 checked with the allowed range before anything runs.
 
-Names: a base rule, optionally followed by schemes joined with '+': ``bp``, ``dfa+decor``,
-``bp+unidirectional``, ``dfa+decor+unidirectional``.
+Names: a base rule, optionally followed by schemes joined with '+': ``bp``, ``bp+center``,
+``dfa+center+decor``, ``bp+unidirectional``, ``dfa+decor+unidirectional``.
 """
 from __future__ import annotations
 
@@ -20,7 +20,7 @@ import numpy as np
 from hwsim.devices import validation as v
 from hwsim.devices.rng import check_random_state
 
-from .interface import UpdateParameters
+from .interface import Signal, UpdateParameters
 
 RULES: dict[str, type] = {}
 SCHEMES: dict[str, type] = {}
@@ -221,6 +221,53 @@ class Rule(_Configurable):
         return out
 
 
+class FactorRule(Rule):
+    """Base of the rules that train factorised layers (W = A·diag(s)·Bᵀ with s digital): scale-aware factor
+    updates.
+
+    Plain SGD on the factors makes W's effective learning rate depend on how the scale is split between the
+    analog factors and the digital s: with u_k = a_k·û_k, v_k = b_k·v̂_k and σ_k = s_k·a_k·b_k, the change of W
+    that the update of u_k causes is −η·s_k²·b_k²·G·v̂_k·v̂_kᵀ = −η·(σ_k²/a_k²)·G·v̂_k·v̂_kᵀ — it grows like 1/a_k²
+    when the devices pull the factor in (soft bounds: towards their symmetry point) and s grows to compensate.
+    Scaling the k-th factor's update by a_k² (by b_k² for v_k) makes it −η·σ_k²·G·v̂_k·v̂_kᵀ, the update of the
+    canonical split (unit factors, σ_k digital), whatever the split (docs/rules.md). a_k, b_k are the factor
+    norms of the rule's latest read-back of the matrix (Stiefel projection, orthogonality step); before the
+    first read-back they are 1 (the factors start orthonormal). ``scale_aware = false`` gives plain SGD."""
+
+    def setup(self, network):
+        self.norms = {}                        # matrix name → factor norms of its latest read-back
+
+    def read_factor(self, layer, role):
+        """Read a factor matrix back (counted) and note its factor norms."""
+        M = layer.matrices[role].read_back()
+        self.norms[layer.matrices[role].name] = layer.factor_norms(role, M)
+        return M
+
+    def _gains(self, layer, role, width):
+        norms = self.norms.get(layer.matrices[role].name)
+        if not self.scale_aware or norms is None:
+            return None
+        g = np.ones(width)
+        g[:len(norms)] = norms ** 2
+        return g
+
+    def scale_signal(self, layer, signal):
+        """The request with the k-th factor's part scaled by its norm² (``scale_aware``)."""
+        side, _ = layer.rank_axes[signal.role]
+        vec = signal.x if side == "x" else signal.d
+        g = self._gains(layer, signal.role, vec.shape[1])
+        if g is None:
+            return signal
+        scaled = (vec * g).astype(vec.dtype)
+        return Signal(signal.role, scaled, signal.d) if side == "x" else Signal(signal.role, signal.x, scaled)
+
+    def apply_signal(self, layer, signal, batch):
+        return super().apply_signal(layer, self.scale_signal(layer, signal), batch)
+
+    def transform_delta(self, layer, signal, delta):
+        return self.scale_signal(layer, signal).delta(self.lr)
+
+
 class Scheme(_Configurable):
     """An update scheme composed after a rule with '+': ``requires`` what the network must build for it,
     ``after_step`` runs after every step of the rule."""
@@ -232,12 +279,12 @@ class Scheme(_Configurable):
         return {}
 
 
-def orthogonality_step(matrix, lr, weight, update: UpdateParameters, rows_orthonormal=False) -> int:
-    """One gradient step of weight·‖MᵀM − I‖²_F on an analog matrix M (columns orthonormal; rows if
-    ``rows_orthonormal``): ΔM = −lr·weight·4·M(MᵀM − I), computed from a read-back of M and applied as a
-    counted update. Returns the pulses fired."""
-    M = matrix.read_back()
+def orthogonality_step(rule, layer, role, rows_orthonormal=False) -> int:
+    """One gradient step of ortho_weight·‖MᵀM − I‖²_F on a layer's factor M (columns orthonormal; rows if
+    ``rows_orthonormal``), every ``ortho_every`` steps: ΔM = −lr·ortho_every·ortho_weight·4·M(MᵀM − I), from a
+    read-back of M (which also notes its factor norms), applied as a counted update. Returns the pulses fired."""
+    M = rule.read_factor(layer, role)
     if rows_orthonormal:
         M = M.T
-    delta = -lr * weight * 4.0 * M @ (M.T @ M - np.eye(M.shape[1]))
-    return matrix.counted_update(delta.T if rows_orthonormal else delta, update)
+    delta = -rule.lr * rule.ortho_every * rule.ortho_weight * 4.0 * M @ (M.T @ M - np.eye(M.shape[1]))
+    return layer.matrices[role].counted_update(delta.T if rows_orthonormal else delta, rule.update)

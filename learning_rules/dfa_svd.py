@@ -29,7 +29,7 @@ import numpy as np
 
 from hwsim.devices import validation as v
 
-from .base import Param, Rule, orthogonality_step, register_rule
+from .base import FactorRule, Param, orthogonality_step, register_rule
 
 
 def _orthonormal(rng, n, k):
@@ -38,7 +38,7 @@ def _orthonormal(rng, n, k):
 
 
 @register_rule("dfa_svd")
-class DFASVD(Rule):
+class DFASVD(FactorRule):
     factorization = "svd"
     params = {
         "align_weight": Param(0.1, v.Real(0.0, 1e3), "β, weight of the cosine alignment to the feedback"),
@@ -46,9 +46,11 @@ class DFASVD(Rule):
         "ortho_every": Param(10, v.Integer(1, 10**6), "steps between orthogonality corrections"),
         "feedback_scale": Param(1.0, v.Real(0.0, 1e6, lo_open=True), "scale of the random feedback B"),
         "stiefel": Param(True, v.Boolean(), "project factor updates on the Stiefel manifold"),
+        "scale_aware": Param(True, v.Boolean(), "scale the k-th factor's update by its norm² (FactorRule)"),
     }
 
     def setup(self, network):
+        super().setup(network)
         classes = network.specs[-1].out_features
         self.B = []
         for spec in network.specs[:-1]:
@@ -73,6 +75,7 @@ class DFASVD(Rule):
         return out
 
     def transform_delta(self, layer, signal, delta):
+        delta = super().transform_delta(layer, signal, delta)
         if not self.stiefel:
             return delta
         return stiefel_project(layer.matrices[signal.role].get_weights(), delta, signal.role == "V")
@@ -80,18 +83,18 @@ class DFASVD(Rule):
     def apply_signal(self, layer, signal, batch):
         if not self.stiefel:
             return super().apply_signal(layer, signal, batch)
+        M = self.read_factor(layer, signal.role)             # read back for the projection (notes the norms)
+        proj = stiefel_project(M, self.scale_signal(layer, signal).delta(self.lr), signal.role == "V")
         # the pulse budget of the stochastic update it replaces: BL per sample
         budget = dataclasses.replace(self.update, max_pulses=self.update.bl * batch)
-        return stiefel_update(layer.matrices[signal.role], signal.delta(self.lr), signal.role == "V", budget)
+        return layer.matrices[signal.role].counted_update(proj, budget)
 
     def after_updates(self, network, stats):
         if self.ortho_weight and (self.steps + 1) % self.ortho_every == 0:
             p = 0
             for layer in network.layers:
-                p += orthogonality_step(layer.matrices["U"], self.lr * self.ortho_every, self.ortho_weight,
-                                        self.update)
-                p += orthogonality_step(layer.matrices["V"], self.lr * self.ortho_every, self.ortho_weight,
-                                        self.update, rows_orthonormal=True)
+                p += orthogonality_step(self, layer, "U")
+                p += orthogonality_step(self, layer, "V", rows_orthonormal=True)
             stats["pulses"] += p
             stats["ortho_pulses"] = p
 
@@ -103,13 +106,6 @@ def stiefel_project(M, delta, rows_orthonormal=False):
         return stiefel_project(M.T, delta.T).T
     A = M.T @ delta
     return delta - M @ (0.5 * (A + A.T))
-
-
-def stiefel_update(matrix, delta, rows_orthonormal, update) -> int:
-    """Apply the Stiefel-projected ΔM to an analog matrix: M is read back, the update goes in as a counted
-    update (``update``: rounding and pulse cap). Returns the pulses fired."""
-    proj = stiefel_project(matrix.read_back(), delta, rows_orthonormal)
-    return matrix.counted_update(proj, update)
 
 
 def align_grad(a, target):

@@ -20,15 +20,16 @@ import numpy as np
 
 from hwsim.devices import validation as v
 
-from .base import Param, Rule, cross_entropy, orthogonality_step, register_rule
+from .base import FactorRule, Param, cross_entropy, orthogonality_step, register_rule
 from .bp import backprop_signals
 
 
-class _Eigen(Rule):
+class _Eigen(FactorRule):
     factorization = "eigen"
     params = {
         "ortho_weight": Param(0.01, v.Real(0.0, 1e3), "μ, weight of the orthogonality penalty (0: off)"),
         "ortho_every": Param(10, v.Integer(1, 10**6), "steps between orthogonality corrections"),
+        "scale_aware": Param(True, v.Boolean(), "scale the k-th factor's update by its norm² (FactorRule)"),
     }
 
     def after_updates(self, network, stats):
@@ -40,7 +41,7 @@ class _Eigen(Rule):
                     m = layer.matrices[role]
                     if m.name not in done:
                         done.add(m.name)
-                        p += orthogonality_step(m, self.lr * self.ortho_every, self.ortho_weight, self.update)
+                        p += orthogonality_step(self, layer, role)
             stats["pulses"] += p
             stats["ortho_pulses"] = p
 
@@ -57,6 +58,7 @@ class ENNLocal(_Eigen):
                                                   "scale of the fixed random heads"))
 
     def setup(self, network):
+        super().setup(network)
         classes = network.specs[-1].out_features
         self.heads = []
         for spec in network.specs[:-1]:

@@ -105,7 +105,7 @@ def test_divergence_is_recorded_not_raised():
 
 
 def test_train_cli_json(capsys):
-    code = main(["train", "--rule", "dfa+decor", "--device", "ecram-ibm", "--epochs", "2", "--json"])
+    code = main(["train", "--rule", "dfa+center+decor", "--device", "ecram-ibm", "--epochs", "2", "--json"])
     out = json.loads(capsys.readouterr().out)
     assert code == 0
     assert {"test_accuracy", "accuracy_per_epoch", "wall_s", "pulses"} <= set(out)
@@ -144,7 +144,7 @@ def test_map_cli(tmp_path, capsys):
     assert main(["map", str(cfg)]) == 0
     out = capsys.readouterr().out
     assert "V0" in out and "U1" in out and "1162 trainable parameters" in out and "dense network's 2410" in out
-    cfg.write_text("[network]\nhidden = [32]\n[rule]\nname = 'bp+decor'\n")
+    cfg.write_text("[network]\nhidden = [32]\n[rule]\nname = 'bp+center+decor'\n")
     assert main(["map", str(cfg)]) == 0
     out = capsys.readouterr().out
     assert "R0" in out and "R1" in out and "7530 trainable parameters" in out      # 2410 + 64² + 32²

@@ -70,7 +70,7 @@ def loss_of(net, x, y, params):
     return -np.mean(np.log((p * y).sum(axis=1)))
 
 
-@pytest.mark.parametrize("rule, kw", [("bp", {}), ("enn", {}), ("bp+decor", {})])
+@pytest.mark.parametrize("rule, kw", [("bp", {}), ("enn", {}), ("bp+center+decor", {})])
 @pytest.mark.parametrize("sizes", [(8, 6, 5, 3)])
 def test_backprop_gradients_equal_finite_differences(rule, kw, sizes):
     if rule == "enn":
@@ -145,10 +145,10 @@ def test_dfa_svd_feedback_has_svd_structure_and_alignment_gradient():
 
 def test_decorrelation_rule_and_effect():
     """ΔR = −η·offdiag(x̃ᵀx̃/B)·R; on correlated inputs the off-diagonal covariance of x̃ falls."""
-    net, r = make("dfa+decor", decor_lr=0.05)
+    net, r = make("dfa+center+decor", decor_lr=0.05)
     rng = np.random.default_rng(5)
     mix = np.eye(8) + 0.8 * rng.uniform(0, 1, (8, 8))
-    decor = r.schemes[0]
+    decor = r.schemes[-1]
     x0, y0 = batch()
     net.forward(x0)
     layer = net.layers[0]
@@ -165,7 +165,7 @@ def test_decorrelation_rule_and_effect():
     np.testing.assert_allclose(R_matrix.get_weights() - before, expected, atol=1.001 * FINE.dw_min)
     # the effect, on a coarser device so that the 31-pulse cap per step does not bind
     net = Network(mlp([8, 6, 3], "tanh"), devices.ideal_device(dw_min=1e-3), Periphery.ideal(), 4, 5,
-                  random_state=0, center=True, decorrelate=True)
+                  random_state=0, decorrelate=True)
     r = LR.build("dfa+decor", net, 0.01, random_state=1, decor_lr=0.05)
     decor = r.schemes[0]
 
@@ -182,7 +182,7 @@ def test_decorrelation_rule_and_effect():
     assert offdiag_corr() < 0.5 * start
 
 
-@pytest.mark.parametrize("rule", ["bp", "dfa", "dfa_svd", "enn", "enn_local", "bp+decor", "bp+unidirectional"])
+@pytest.mark.parametrize("rule", ["bp", "dfa", "dfa_svd", "enn", "enn_local", "bp+center+decor", "bp+unidirectional"])
 def test_pulsed_step_equals_float_update(rule):
     """One step on the fine ideal device, repeated on 32 copies of the network with independent pulse
     streams: the mean move of the tiles equals the rule's float ΔW within the pulse statistics. A cell
@@ -250,8 +250,9 @@ def test_rule_names_and_hyperparameters_are_checked():
         LR.build("bp", net, -1.0)
     with pytest.raises(ValueError, match="needs every layer in factorization 'eigen'"):
         LR.build("enn", net, 0.1)
-    assert LR.requirements("dfa+decor+unidirectional") == {"factorization": None, "center": True,
+    assert LR.requirements("dfa+decor+unidirectional") == {"factorization": None, "center": False,
                                                            "decorrelate": True, "pair": "unidirectional"}
+    assert LR.requirements("bp+center")["center"] and not LR.requirements("bp+center")["decorrelate"]
 
 
 def test_training_on_digits_learns():
@@ -263,14 +264,14 @@ def test_training_on_digits_learns():
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("rule, target", [("bp", 0.95), ("dfa", 0.90), ("dfa_svd", 0.90), ("bp+decor", 0.90),
-                                          ("dfa+decor", 0.90), ("enn", 0.90), ("enn_local", 0.90)])
+@pytest.mark.parametrize("rule, target", [("bp", 0.95), ("dfa", 0.90), ("dfa_svd", 0.90), ("bp+center+decor", 0.90),
+                                          ("dfa+center+decor", 0.90), ("enn", 0.90), ("enn_local", 0.90)])
 def test_accuracy_targets_on_the_ideal_device(rule, target):
     from hwsim.workflow.experiment import run
     assert run(rule, "ideal", epochs=30, progress=False)["test_accuracy"] >= target
 
 
-@pytest.mark.parametrize("rule", ["dfa_svd+decor", "dfa_svd+unidirectional", "enn+decor"])
+@pytest.mark.parametrize("rule", ["dfa_svd+center+decor", "dfa_svd+unidirectional", "enn+center+decor"])
 def test_schemes_run_after_every_base_rule(rule):
     net, r = make(rule, **({"refresh_every": 1, "refresh_threshold": 0.05} if "unidirectional" in rule else {}))
     x, y = batch(n=32)
@@ -280,7 +281,34 @@ def test_schemes_run_after_every_base_rule(rule):
         stats = r.step(net, x, y)
     if "decor" in rule:
         assert net.stages("center")[0].updates == 3 and stats["decor_pulses"] > 0
+        assert net.stages("center")[0].mu.any()
         assert not np.array_equal(net.matrices["R0"].get_weights(), before["R0"])
     else:
         assert r.schemes[0].refreshes > 0
     assert r.steps == 3
+
+
+@pytest.mark.parametrize("scale_aware", [True, False])
+def test_scale_aware_factor_updates_do_not_depend_on_the_split(scale_aware):
+    """W = U·diag(s)·Vᵀ is unchanged when U → c·U, s → s/c; the change of W that the U-update causes,
+    ΔU·diag(s)·Vᵀ, is then the same with scale-aware updates and 1/c² times larger without (docs/rules.md)."""
+    net, r = make("dfa_svd", (8, 6, 3), stiefel=False, ortho_weight=0.0, align_weight=0.0, scale_aware=scale_aware)
+    x, y = batch()
+    layer = net.layers[0]
+    U, V = layer.matrices["U"], layer.matrices["V"]
+
+    def dW_from_U():
+        r.read_factor(layer, "U")
+        dU = r.update_float(net, x, y)[U.name]
+        return dU @ np.diag(layer.digital["s"]) @ V.get_weights()
+    before, W = dW_from_U(), layer.effective_weight()
+    c = 0.5
+    U.set_weights(U.get_weights() * c)
+    layer.digital["s"] = layer.digital["s"] / c
+    after = dW_from_U()
+    np.testing.assert_allclose(layer.effective_weight(), W, atol=1e-12)          # the same W, another split
+    ratio = np.linalg.norm(after) / np.linalg.norm(before)
+    if scale_aware:
+        assert ratio == pytest.approx(1.0, rel=1e-3)
+    else:
+        assert ratio == pytest.approx(1 / c ** 2, rel=1e-3)

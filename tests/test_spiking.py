@@ -97,7 +97,7 @@ def test_invalid_times(trained_trace, capsys, args, message):
     assert message in capsys.readouterr().err
 
 
-@pytest.mark.parametrize("rule", ["dfa_svd", "enn", "bp+decor"])
+@pytest.mark.parametrize("rule", ["dfa_svd", "enn", "bp+center+decor"])
 def test_every_layer_form_converts(tmp_path, rule):
     """Factorised and decorrelated networks convert: the float layers of the spiking net compute what the
     reloaded network computes through its tiles (ideal device and periphery)."""

@@ -19,7 +19,7 @@ from hwsim.workflow.trainer import train
 
 KINDS = {"dense": {"rule.name": "bp"}, "svd": {"rule.name": "dfa_svd", "network.rank": 8},
          "eigen": {"rule.name": "enn"}, "eigen-shared": {"rule.name": "enn_local", "network.shared_basis": True},
-         "decorrelated": {"rule.name": "bp+decor"}, "unidirectional": {"rule.name": "bp+unidirectional",
+         "decorrelated": {"rule.name": "bp+center+decor"}, "unidirectional": {"rule.name": "bp+unidirectional",
                                                                       "rule.refresh_every": 2}}
 
 
@@ -125,7 +125,7 @@ def _content(path) -> dict:
     return out
 
 
-_RUN = [sys.executable, "-m", "hwsim.apps.cli", "train", "--rule", "bp+decor", "--device", "reram-sb",
+_RUN = [sys.executable, "-m", "hwsim.apps.cli", "train", "--rule", "bp+center+decor", "--device", "reram-sb",
         "--epochs", "2", "--hidden", "16", "--set", "trace.snapshots=\"all\"", "--set", "device.read_noise=0.01",
         "--quiet"]
 

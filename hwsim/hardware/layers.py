@@ -308,9 +308,19 @@ class Dense(Layer):
 
 
 class _Factorised(Layer):
-    """W = A·diag(scale)·Bᵀ with the input factor B read first and the digital scale between."""
+    """W = A·diag(scale)·Bᵀ with the input factor B read first and the digital scale between.
+
+    ``rank_axes``: per factor role, the side of its update requests that runs along the rank (``"x"`` or
+    ``"d"``) and the axis of the matrix that does (0: rows, 1: columns) — what a rule needs to scale the k-th
+    factor's update (``factor_norms``)."""
 
     scale_name = ""
+    rank_axes: dict = {}
+
+    def factor_norms(self, role: str, M: np.ndarray) -> np.ndarray:
+        """Norms of the factors of matrix ``M`` (a read-back of the role's matrix) along the rank: column norms
+        (U, Q, P; all n columns of a shared n × n basis) or row norms (V)."""
+        return np.linalg.norm(M, axis=1 - self.rank_axes[role][1])
 
     @classmethod
     def parameter_count(cls, spec):
@@ -344,6 +354,7 @@ class SVD(_Factorised):
 
     digital_names = ("s", "b")
     scale_name = "s"
+    rank_axes = {"U": ("x", 1), "V": ("d", 0)}
 
     @classmethod
     def logical_matrices(cls, spec, index, shared_basis=False):
@@ -380,6 +391,7 @@ class Eigen(_Factorised):
 
     digital_names = ("lam", "b")
     scale_name = "lam"
+    rank_axes = {"Q": ("x", 1), "P": ("x", 1)}
 
     @classmethod
     def logical_matrices(cls, spec, index, shared_basis=False):
