@@ -69,6 +69,8 @@ class DeviceModel:
         drift_nu_dtod: device-to-device std of ν (absolute).
         drift_t0: reference time t0 [s] at which the programmed conductance is read.
         pulse_energy: energy per write pulse [J] (for cost accounting; 0: unknown).
+        pulse_width: duration of one write pulse [s] (update latency; 0: unknown).
+        pulse_voltage: amplitude of a potentiation pulse [V] (0: unknown; informative).
     """
 
     name: ClassVar[str] = ""
@@ -90,6 +92,8 @@ class DeviceModel:
     drift_nu_dtod: float = 0.0
     drift_t0: float = 20.0
     pulse_energy: float = 0.0
+    pulse_width: float = 0.0
+    pulse_voltage: float = 0.0
 
     # ---- validation ---------------------------------------------------------------------------------
     def __post_init__(self):
@@ -114,7 +118,9 @@ class DeviceModel:
         v.in_range("drift_nu", self.drift_nu, 0.0, 1.0)
         v.in_range("drift_nu_dtod", self.drift_nu_dtod, 0.0, 1.0)
         v.positive("drift_t0", self.drift_t0)
-        v.non_negative("pulse_energy", self.pulse_energy)
+        v.in_range("pulse_energy", self.pulse_energy, 0.0, 1.0)
+        v.in_range("pulse_width", self.pulse_width, 0.0, 10.0)
+        v.in_range("pulse_voltage", self.pulse_voltage, 0.0, 100.0)
         if self._kernel_states() >= 2:
             spacing = (self.w_max - self.w_min) / (self.n_states - 1)
             step = self.nominal_step()

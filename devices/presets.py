@@ -35,7 +35,7 @@ def _energy(v_pulse: float, t_pulse: float, g_max: float, on_off: float) -> floa
 def _neurosim(name, source, *, levels, levels_ltd=0, nl, r_on, on_off, c2c, v_ltp, t_ltp, figures, notes=""):
     g_max = 1.0 / r_on
     dev = NeuroSim(n_states=levels, n_states_ltd=levels_ltd, nonlinearity_ltp=nl[0], nonlinearity_ltd=nl[1],
-                   g_max=g_max, on_off_ratio=on_off, c2c_std=c2c,
+                   g_max=g_max, on_off_ratio=on_off, c2c_std=c2c, pulse_width=t_ltp, pulse_voltage=abs(v_ltp),
                    pulse_energy=_energy(v_ltp, t_ltp, g_max, on_off))
     figs = dict(levels=f"{levels}" + (f"/{levels_ltd}" if levels_ltd else ""), nonlinearity=f"{nl[0]}/{nl[1]}",
                 R_on=f"{r_on:.4g} Ω", on_off=on_off, c2c=f"{100 * c2c:g} %",
@@ -106,7 +106,7 @@ _add(Preset(
                             gamma_down=0.5085, dw_min_dtod=0.1, up_down_dtod=0.01, w_max_dtod=0.05,
                             w_min_dtod=0.05, gamma_up_dtod=0.05, gamma_down_dtod=0.05, dw_min_std=0.3,
                             mean_bound_reference=True, mult_noise=True, g_max=2e-9, on_off_ratio=40.0,
-                            pulse_energy=1e-15),
+                            pulse_energy=1e-15, pulse_width=5e-9),
     "J. Tang et al., 'ECRAM as scalable synaptic cell for high-speed, low-power neuromorphic computing', "
     "IEDM 2018; parameters of aihwkit's EcRamPresetDevice (a fit to that paper)",
     dict(states="≈1000 (reported)", pulse="gate current pulse, down to 5 ns", pulse_energy="≈1 fJ (projected)",

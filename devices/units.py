@@ -1,7 +1,8 @@
 """Units of device-model fields, for display (``hwsim devices show``)."""
 
 UNITS = {
-    "g_max": "S", "drift_t0": "s", "pulse_energy": "J", "on_off_ratio": "G_max/G_min",
+    "g_max": "S", "drift_t0": "s", "pulse_energy": "J", "pulse_width": "s", "pulse_voltage": "V",
+    "write_noise_std": "write-noise unit (dw_min)", "on_off_ratio": "G_max/G_min",
     "w_min": "weight", "w_max": "weight", "dw_min": "weight", "dw_min_std_add": "weight",
     "w_min_dtod": "relative", "w_max_dtod": "relative", "dw_min_dtod": "relative", "dw_min_std": "relative",
     "up_down": "dw_min", "up_down_dtod": "dw_min", "gamma_up_dtod": "absolute", "gamma_down_dtod": "absolute",

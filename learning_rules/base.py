@@ -167,6 +167,7 @@ class Rule(_Configurable):
         """Forward pass, loss, and every layer's (signals, digital grads)."""
         logits = network.forward(x)
         loss, e = cross_entropy(logits, y)
+        network.count_digital(3 * logits.size)            # softmax and its gradient
         if not np.isfinite(loss):
             return loss, None                     # diverged: nothing to learn from
         return loss, self.layer_signals(network, e, y)
@@ -193,6 +194,7 @@ class Rule(_Configurable):
                 pulses += self.apply_signal(layer, s, len(x))
             for key, g in digital.items():        # SGD in the digital periphery
                 layer.digital[key] -= self.lr * g
+                network.count_digital(g.size)
         stats = {"loss": loss, "pulses": pulses}
         self.after_updates(network, stats)
         return self.finish_step(network, stats)
@@ -236,6 +238,7 @@ class FactorRule(Rule):
 
     def setup(self, network):
         self.norms = {}                        # matrix name → factor norms of its latest read-back
+        self.network = network
 
     def read_factor(self, layer, role):
         """Read a factor matrix back (counted) and note its factor norms."""
@@ -259,6 +262,7 @@ class FactorRule(Rule):
         if g is None:
             return signal
         scaled = (vec * g).astype(vec.dtype)
+        self.network.count_digital(vec.size)
         return Signal(signal.role, scaled, signal.d) if side == "x" else Signal(signal.role, signal.x, scaled)
 
     def apply_signal(self, layer, signal, batch):
@@ -287,4 +291,5 @@ def orthogonality_step(rule, layer, role, rows_orthonormal=False) -> int:
     if rows_orthonormal:
         M = M.T
     delta = -rule.lr * rule.ortho_every * rule.ortho_weight * 4.0 * M @ (M.T @ M - np.eye(M.shape[1]))
+    rule.network.count_digital(2 * M.shape[0] * M.shape[1] ** 2 + M.size)
     return layer.matrices[role].counted_update(delta.T if rows_orthonormal else delta, rule.update)

@@ -19,6 +19,7 @@ def backprop_signals(network, e):
         out[i] = (signals, digital)
         if i > 0:
             delta = gx * network.layers[i - 1].dact()
+            network.count_digital(gx.size)
     return out
 
 

@@ -57,5 +57,7 @@ class Decorrelation(Scheme):
             np.fill_diagonal(C, 0.0)
             R = stage.matrix.read_back()
             dR = -self.decor_lr * ((1 - self.decor_kappa) * C @ R + self.decor_kappa * v_[:, None] * R)
+            n = len(R)
+            network.count_digital(z.shape[0] * n * n + n ** 3 + 3 * n * n)     # C, C·R, κ term and scaling
             pulses += stage.matrix.counted_update(dR, rule.update)
         return {"scheme_pulses": pulses, "decor_pulses": pulses}

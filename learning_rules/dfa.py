@@ -32,6 +32,8 @@ class DFA(Rule):
         last = len(network.layers) - 1
         for i, layer in enumerate(network.layers):
             delta = e if i == last else (e @ self.B[i]) * layer.dact()
+            if i != last:
+                network.count_digital(e.shape[0] * self.B[i].size + delta.size)
             signals, digital, _ = layer.signals(delta, input_grad=False)
             out.append((signals, digital))
         return out

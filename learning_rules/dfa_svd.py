@@ -68,8 +68,10 @@ class DFASVD(FactorRule):
             else:
                 f = e @ self.B[i]
                 delta = f * layer.dact()
+                network.count_digital(e.shape[0] * self.B[i].size + delta.size)
                 if self.align_weight:
                     delta = delta + self.align_weight * align_grad(layer.cache.a, -f)
+                    network.count_digital(8 * delta.size)
             signals, digital, _ = layer.signals(delta, input_grad=False)
             out.append((signals, digital))
         return out
@@ -84,7 +86,10 @@ class DFASVD(FactorRule):
         if not self.stiefel:
             return super().apply_signal(layer, signal, batch)
         M = self.read_factor(layer, signal.role)             # read back for the projection (notes the norms)
-        proj = stiefel_project(M, self.scale_signal(layer, signal).delta(self.lr), signal.role == "V")
+        delta = self.scale_signal(layer, signal).delta(self.lr)
+        proj = stiefel_project(M, delta, signal.role == "V")
+        m, r = (M.shape[1], M.shape[0]) if signal.role == "V" else M.shape
+        self.network.count_digital(signal.x.shape[0] * M.size + 2 * m * r * r + M.size)   # ΔM, projection
         # the pulse budget of the stochastic update it replaces: BL per sample
         budget = dataclasses.replace(self.update, max_pulses=self.update.bl * batch)
         return layer.matrices[signal.role].counted_update(proj, budget)

@@ -74,6 +74,7 @@ class ENNLocal(_Eigen):
             else:
                 _, e_l = cross_entropy(layer.cache.h @ self.heads[i].T, y)
                 delta = (e_l @ self.heads[i]) * layer.dact()
+                network.count_digital(2 * y.shape[0] * self.heads[i].size + 3 * e_l.size + delta.size)
             signals, digital, _ = layer.signals(delta, input_grad=False)
             out.append((signals, digital))
         return out

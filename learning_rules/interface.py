@@ -112,6 +112,9 @@ class AnalogNetwork(Protocol):
     def stages(self, kind: str) -> Sequence:
         """The input stages of a kind ("center", "decorrelation") of every layer, in layer order."""
 
+    def count_digital(self, macs: int) -> None:
+        """Record the digital multiply-accumulates the rule did outside the arrays (cost accounting)."""
+
 
 @dataclass
 class Signal:

@@ -163,3 +163,27 @@ def test_map_and_train_accept_the_same_configs(example, tmp_path, capsys):
                  f"trace.path=\"{tmp_path / 't.h5'}\"", "--json"]) == 0
     res = json.loads(capsys.readouterr().out)
     assert res["tiles"] == sum(r["tiles"] for r in mapped)
+
+
+def test_a_diverging_run_is_detected_and_stops_early(tmp_path, capsys):
+    """A deliberately huge learning rate: the run stops in its first epochs, is marked diverged with its reason
+    (exit 1), and the trace says so."""
+    from hwsim.workflow.trace import Trace
+    path = str(tmp_path / "d.h5")
+    assert main(["train", "--rule", "dfa_svd", "--lr", "20", "--epochs", "10", "--trace", path, "--json"]) == 1
+    res = json.loads(capsys.readouterr().out)
+    assert res["diverged"] and len(res["accuracy_per_epoch"]) < 10 and res["diverged_reason"]
+    with Trace(path) as t:
+        assert t.diverged and t.diverged_reason == res["diverged_reason"] and t.epochs < 10
+
+
+def test_divergence_monitor_thresholds():
+    from hwsim.workflow.trainer import DivergenceMonitor
+    m = DivergenceMonitor()
+    assert not any(m.check(1, 2.3, p) for p in (100, 120, 80))
+    assert not m.check(2, 20.0, 9_000)                  # below 10 × 2.3 and 100 × 100
+    assert m.check(2, 2.0, 10_001) and "pulses" in m.reason
+    m = DivergenceMonitor()
+    m.check(1, 2.0, 10)
+    assert m.check(1, 25.0, 10) and "loss" in m.reason
+    assert DivergenceMonitor().check(1, float("nan"), 0)

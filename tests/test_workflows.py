@@ -188,7 +188,9 @@ def test_trace_round_trip_of_every_documented_field(tmp_path):
         tot = t.cost_total()
         assert tot["write_energy_J"] == pytest.approx(total_pulses * cost.attrs["coefficient.pulse_energy"])
         assert tot["energy_J"] == pytest.approx(tot["write_energy_J"] + tot["read_energy_J"] + tot["dac_energy_J"]
-                                                + tot["adc_energy_J"])
+                                                + tot["adc_energy_J"] + tot["digital_energy_J"])
+        assert tot["digital_energy_J"] == pytest.approx(tot["digital_macs"] * cost.attrs["coefficient.mac_energy"])
+        assert cost.attrs["source.pulse_width"] == "device" and cost.attrs["coefficient.pulse_width"] == 300e-6
         assert len(cost["tiles"]) == sum(len(t.tiles(n)) for n in t.matrices())
     assert not os.path.exists(path + ".tmp")
 

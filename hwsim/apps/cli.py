@@ -196,7 +196,9 @@ def cmd_train(args) -> int:
                   f"{res['saturated_per_epoch'][i]:10.4f}")
         if res["test_accuracy"] is not None:
             print(f"final test accuracy {res['test_accuracy']:.4f}, {res['pulses']:.3e} pulses, "
-                  f"{res['energy_J']:.3e} J, {res['wall_s']:.1f} s" + ("  (DIVERGED)" if res["diverged"] else ""))
+                  f"{res['energy_J']:.3e} J, {res['wall_s']:.1f} s")
+        if res["diverged"]:
+            print(f"DIVERGED: {res['diverged_reason']} — training stopped")
         if trace:
             print(f"trace: {trace}")
     return 1 if res["diverged"] else 0
@@ -257,7 +259,7 @@ def cmd_inspect(args) -> int:
     print(f"{s['path']}: hwsim trace v{s['format_version']}, rule {s['rule']} on {s['device']}, seed {s['seed']}")
     acc = s["final_test_accuracy"]
     print(f"  {s['epochs']} epochs, final test accuracy {acc if acc is None else format(acc, '.4f')}"
-          + ("  DIVERGED" if s["diverged"] else ""))
+          + (f"  DIVERGED: {s['diverged_reason']}" if s["diverged"] else ""))
     print(f"  {len(s['matrices'])} matrices on {s['tiles']} tiles: {', '.join(s['matrices'])}")
     print(f"  pulses {s['pulses']:.3e}; energy {s['energy_J']:.3e} J (writes {s['write_energy_J']:.3e} J)")
     print("  versions: " + ", ".join(f"{k} {v}" for k, v in s["versions"].items() if v))

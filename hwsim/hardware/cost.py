@@ -1,34 +1,61 @@
-"""First-order cost accounting: energy and latency of writes, reads and conversions.
+"""First-order cost accounting: energy and latency of writes, reads, conversions and digital operations.
 
-Coefficients (override any in the config's [cost] section):
+Coefficients (override any in the config's [cost] section; ``coefficients`` also says where each value came
+from — the device, the config, or hwsim's default):
 
 | key | default | unit | meaning, source |
 |---|---|---|---|
 | pulse_energy | device's `pulse_energy`, else 1e-12 | J | one write pulse into one device; presets cite theirs (docs/devices.md); 1 pJ is hwsim's placeholder where none is known |
+| pulse_width | device's `pulse_width`, else 10e-9 | s | one programming pulse slot; a stochastic update of one sample takes BL slots |
 | t_read | 10e-9 | s | duration of the read voltage on the array per input vector |
 | dac_energy | 0.5e-12 | J | one input conversion (order of an 8-bit current-steering DAC; hwsim's choice) |
 | adc_energy | 2e-12 | J | one output conversion (order of an 8-bit SAR ADC in recent ADC surveys; hwsim's choice) |
 | t_adc | 10e-9 | s | one conversion; one ADC per output line, all lines in parallel |
-| pulse_width | 10e-9 | s | one programming pulse slot; a stochastic update of one sample takes BL slots |
+| mac_energy | 4.6e-12 | J | one digital multiply-accumulate in 32-bit floating point: 3.7 pJ multiply + 0.9 pJ add at 45 nm (M. Horowitz, "Computing's energy problem", ISSCC 2014) |
 
-Read energy per input vector: t_read · Σ_ij (G+_ij + G−_ij)·V_j² with V_j the line voltages [V]; the tile
-accumulates Σ G·V² [W] over its reads. Write energy: pulses × pulse_energy. Latency: reads (t_read + t_adc)
-per input vector; stochastic updates BL · pulse_width per sample; counted updates (max pulses) · pulse_width.
+What is counted:
+- Reads: every forward or transposed read through the periphery; every read-back of a matrix by a rule or a
+  verify loop (Stiefel projection, orthogonality, decorrelation, write-and-verify, refresh), counted as one
+  one-hot input vector per column — its DAC and ADC conversions, the read energy of its cells and its latency.
+  Read energy per input vector: t_read · Σ_ij (G+_ij + G−_ij)·V_j² with V_j the line voltages [V].
+- Writes: every pulse, pulse_energy each (resets included).
+- Digital operations: the multiply-accumulates the rules and the periphery do outside the arrays (feedback
+  projections, softmax gradients, ΔR, Stiefel projections, orthogonality gradients, digital scales and biases,
+  centring), counted by the network (``Network.digital_macs``), mac_energy each.
+- Latency of a step is its critical path: the tiles of a matrix work in parallel (the slowest tile counts), the
+  matrices one after another (layers in sequence, and within a layer its input stages and factors in the
+  order of the data). Reads: (t_read + t_adc) per input vector; stochastic updates: BL slots per sample;
+  counted updates: the largest pulse count; a slot lasts pulse_width. Digital operations are not timed.
 """
 from __future__ import annotations
 
 import numpy as np
 
-COEFFICIENTS = {"pulse_energy": None, "t_read": 10e-9, "dac_energy": 0.5e-12, "adc_energy": 2e-12,
-                "t_adc": 10e-9, "pulse_width": 10e-9}
+COEFFICIENTS = {"pulse_energy": None, "pulse_width": None, "t_read": 10e-9, "dac_energy": 0.5e-12,
+                "adc_energy": 2e-12, "t_adc": 10e-9, "mac_energy": 4.6e-12}
 DEFAULT_PULSE_ENERGY = 1e-12
+DEFAULT_PULSE_WIDTH = 10e-9
 
 
 def coefficients(device, overrides: dict) -> dict:
+    """The cost coefficients of a run: hwsim's defaults, the device's pulse energy and width where it has
+    them, then the config's overrides."""
     c = dict(COEFFICIENTS)
     c["pulse_energy"] = device.pulse_energy or DEFAULT_PULSE_ENERGY
+    c["pulse_width"] = device.pulse_width or DEFAULT_PULSE_WIDTH
     c.update(overrides)
     return c
+
+
+def sources(device, overrides: dict) -> dict:
+    """Where each coefficient of ``coefficients`` comes from: "config", "device" or "default"."""
+    out = {k: "default" for k in COEFFICIENTS}
+    if device.pulse_energy:
+        out["pulse_energy"] = "device"
+    if device.pulse_width:
+        out["pulse_width"] = "device"
+    out.update({k: "config" for k in overrides})
+    return out
 
 
 def tile_cost(tile, coeff: dict) -> dict:
@@ -38,6 +65,8 @@ def tile_cost(tile, coeff: dict) -> dict:
         "pulses": pulses,
         "write_energy_J": pulses * coeff["pulse_energy"],
         "read_energy_J": tile.read_power_sum * coeff["t_read"],
+        "read_vectors": tile.read_vectors,
+        "cell_reads": tile.cell_reads,
         "dac_conversions": tile.dac_conversions,
         "adc_conversions": tile.adc_conversions,
         "dac_energy_J": tile.dac_conversions * coeff["dac_energy"],
@@ -50,10 +79,20 @@ def tile_cost(tile, coeff: dict) -> dict:
 
 
 def network_cost(network, coeff: dict) -> dict:
-    """Per tile (keyed 'matrix/i') and total."""
+    """Per tile (keyed 'matrix/i') and total: sums over tiles, digital operations, and the latency's critical
+    path (max over the tiles of a matrix, summed over matrices)."""
     per = {}
+    latency = {"read_latency_s": 0.0, "update_latency_s": 0.0}
     for name, m in network.matrices.items():
-        for i, tile in enumerate(m.all_tiles()):
-            per[f"{name}/{i}"] = tile_cost(tile, coeff)
+        costs = [tile_cost(tile, coeff) for tile in m.all_tiles()]
+        for i, c in enumerate(costs):
+            per[f"{name}/{i}"] = c
+        for key in latency:
+            latency[key] += max(c[key] for c in costs)
     total = {k: float(np.sum([v[k] for v in per.values()])) for k in next(iter(per.values()))}
+    total.update(latency)
+    total["digital_macs"] = float(network.digital_macs)
+    total["digital_energy_J"] = network.digital_macs * coeff["mac_energy"]
+    total["energy_J"] += total["digital_energy_J"]
+    total["latency_s"] = latency["read_latency_s"] + latency["update_latency_s"]
     return {"tiles": per, "total": total}

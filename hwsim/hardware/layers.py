@@ -123,10 +123,13 @@ class Center:
     def __init__(self, n: int):
         self.mu = np.zeros(n)
         self.updates = 0
+        self.macs = 0                       # digital operations done (hwsim.hardware.cost)
         self.x = self.out = None
 
     def forward(self, x):
         self.x = x
+        if self.updates:
+            self.macs += x.size
         self.out = (x - self.mu).astype(np.float32) if self.updates else x
         return self.out
 
@@ -138,6 +141,7 @@ class Center:
         return (W, b - W @ self.mu) if self.updates else (W, b)
 
     def update(self, momentum: float) -> None:
+        self.macs += self.x.size + 2 * self.x.shape[1]
         mean = self.x.astype(np.float64).mean(axis=0)
         self.mu = mean if not self.updates else momentum * self.mu + (1 - momentum) * mean
         self.updates += 1
@@ -208,6 +212,7 @@ class Layer:
         if spec.bias and self.digital_names:
             self.digital["b"] = np.zeros(spec.out_features)
         self.cache = LayerCache()
+        self.macs = 0                       # digital operations of the forward and backward passes
 
     # ---- the form's description (no devices needed) ----
     @classmethod
@@ -336,6 +341,7 @@ class _Factorised(Layer):
         c.z = self._project(x)
         c.zs = (c.z * self.digital[self.scale_name]).astype(np.float32)
         a = self._expand(c.zs)
+        self.macs += c.z.size + (a.size if self.spec.bias else 0)
         return a + self.digital["b"] if self.spec.bias else a
 
     def _signals(self, delta, input_grad):
@@ -344,6 +350,7 @@ class _Factorised(Layer):
         out_signal, g_zs = self._output_signal(delta)
         dig[self.scale_name] = (g_zs * c.z).sum(axis=0)
         g_z = (g_zs * self.digital[self.scale_name]).astype(np.float32)
+        self.macs += 2 * g_zs.size + (delta.size if self.spec.bias else 0)
         in_signal, gx = self._input_signal(g_z, input_grad)
         return [out_signal, in_signal], dig, gx
 

@@ -54,6 +54,7 @@ class Network:
         self.shared_basis, self.center, self.decorrelate, self.weight_fill = \
             shared_basis, center, decorrelate, weight_fill
         seq = as_seed_sequence(random_state)
+        self._macs = 0 if _state is None else int(_state.get("digital_macs", 0))
         self.plan = plan(self.specs, tile_rows, tile_cols, shared_basis, decorrelate)
         self.matrices: dict[str, TiledMatrix] = {}
         for mp in self.plan:
@@ -111,6 +112,16 @@ class Network:
     def all_tiles(self):
         return [t for m in self.matrices.values() for t in m.all_tiles()]
 
+    def count_digital(self, macs: int) -> None:
+        """Record digital multiply-accumulates done outside the arrays (rules report theirs here)."""
+        self._macs += int(macs)
+
+    @property
+    def digital_macs(self) -> int:
+        """Digital operations so far: the rules' and those of the layers and their centring stages."""
+        return self._macs + sum(layer.macs + sum(getattr(s, "macs", 0) for s in layer.stages)
+                                for layer in self.layers)
+
     def pulse_totals(self) -> tuple[int, int]:
         """(potentiation, depression) pulses delivered so far, all devices."""
         pot = dep = 0
@@ -154,6 +165,7 @@ class Network:
                           "tile_cols": self.tile_cols, "pair": self.pair, "shared_basis": self.shared_basis,
                           "center": self.center, "decorrelate": self.decorrelate,
                           "weight_fill": self.weight_fill},
+                "digital_macs": self.digital_macs,
                 "matrices": {name: m.state() for name, m in self.matrices.items()},
                 "layers": [{"digital": {k: np.array(v, dtype=np.float64) for k, v in layer.digital.items()},
                             "stages": [s.state() for s in layer.stages]} for layer in self.layers]}

@@ -298,10 +298,13 @@ class Tile:
         return y.astype(np.float32)
 
     def read_back(self) -> np.ndarray:
-        """W as verify reads see it: each device read once, with its read noise (no converters in the way);
-        counted in ``cell_reads`` (two devices per weight)."""
+        """W as verify reads see it: each device read once, with its read noise. Costed as reading the array
+        with one one-hot input vector per column (its conversions, cell read energy and latency) and counted
+        in ``cell_reads`` (two devices per weight); the values are the device states with read noise (the
+        converters' resolution is not applied)."""
         dev = self.device
         self.cell_reads += 2 * self.rows * self.cols
+        self._count_read(np.eye(self.cols, dtype=np.float32) * self.periphery.input_range, transpose=False)
         if not dev.read_noise:
             self.reads += 1
             return self.get_weights()

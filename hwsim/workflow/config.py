@@ -3,7 +3,8 @@ turns text into a validated ``Config``: TOML files, ``--set key.path=value``, co
 device and periphery resolution, rule hyperparameters. Every error names its key path.
 
     seed = 0
-    [dataset]    name ["digits"], path [""]
+    [dataset]    name ["digits"], path [""], validation [0.0]: fraction of the training set held out for
+                 model selection (stratified, fixed split; the test set is never used to choose)
     [network]    hidden [[32]], activation ["relu"], rank [none: full], tile_rows [256], tile_cols [256],
                  shared_basis [false], weight_fill [none]
     [device]     preset ["ideal"] — a preset, model name or "ideal"; any other key overrides that device's field
@@ -52,7 +53,8 @@ PERIPHERY_PRESETS = {"default": Periphery, "ideal": Periphery.ideal}
 # section → key → (default, constraint); [device], [periphery] and [rule] take further keys, checked by the
 # device model, the Periphery and the rule's declared hyperparameters.
 SCHEMA = {
-    "dataset": {"name": ("digits", v.Options(DATASETS)), "path": ("", v.Text())},
+    "dataset": {"name": ("digits", v.Options(DATASETS)), "path": ("", v.Text()),
+                "validation": (0.0, v.Real(0.0, 0.9))},
     "network": {"hidden": ([32], v.IntList(1, 1 << 16, 0, 32)),
                 "activation": ("relu", v.Options(("relu", "sigmoid", "tanh"))),
                 "rank": (None, v.Optional(v.Integer(1, 1 << 16))),

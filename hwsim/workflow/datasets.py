@@ -19,6 +19,7 @@ from dataclasses import dataclass
 import numpy as np
 
 DATASETS = ("digits", "mnist", "fashion-mnist")
+SPLIT_SEED = 0          # the fixed train/test split of digits and every validation split: data, not a run stream
 _SHAPES = {"digits": (64, 10), "mnist": (784, 10), "fashion-mnist": (784, 10)}
 
 
@@ -36,6 +37,24 @@ class Dataset:
     y_train: np.ndarray
     x_test: np.ndarray
     y_test: np.ndarray
+    x_val: np.ndarray | None = None
+    y_val: np.ndarray | None = None
+
+    def with_validation(self, fraction: float) -> "Dataset":
+        """The same data with a stratified ``fraction`` of the training set held out for validation (model
+        selection; the test set is never touched). The split is fixed — the same for every run and seed."""
+        if fraction <= 0:
+            return self
+        if not fraction < 1:
+            raise ValueError(f"validation must be in [0, 1), got {fraction}")
+        rng = np.random.default_rng(SPLIT_SEED + 1)           # fixed, independent of the run's seed
+        val = np.zeros(len(self.y_train), bool)
+        for c in np.unique(self.y_train):
+            idx = np.nonzero(self.y_train == c)[0]
+            k = int(round(fraction * len(idx)))
+            val[rng.choice(idx, size=min(k, len(idx) - 1), replace=False)] = True
+        return Dataset(self.name, self.x_train[~val], self.y_train[~val], self.x_test, self.y_test,
+                       self.x_train[val], self.y_train[val])
 
     @property
     def n_features(self) -> int:
@@ -65,7 +84,7 @@ def _digits() -> Dataset:
     d = load_digits()
     x = (d.data / 16.0).astype(np.float32)
     y = d.target.astype(np.int64)
-    rng = np.random.default_rng(0)                 # fixed split, independent of the run's seed
+    rng = np.random.default_rng(SPLIT_SEED)        # fixed split, independent of the run's seed
     test = np.zeros(len(y), bool)
     for c in range(10):
         idx = np.nonzero(y == c)[0]

@@ -35,7 +35,7 @@ def build_network(cfg: config_mod.Config, n_features: int | None = None, n_class
 def run_config(cfg: config_mod.Config, trace_path: str | None = None, progress: bool = True, data=None) -> dict:
     """Train as ``cfg`` says; write a trace to ``trace_path`` (or cfg.trace.path) if given; return a summary."""
     root = np.random.SeedSequence(cfg.seed)
-    data = data or load(cfg.dataset["name"], cfg.dataset["path"] or None)
+    data = (data or load(cfg.dataset["name"], cfg.dataset["path"] or None)).with_validation(cfg.dataset["validation"])
     net = build_network(cfg, data.n_features, data.n_classes, root)
     tr = cfg.training
     rule = cfg.rule["name"]
@@ -53,17 +53,21 @@ def run_config(cfg: config_mod.Config, trace_path: str | None = None, progress: 
     wall = time.perf_counter() - t0
     if writer:
         writer.finish(hist)
-    acc = hist["test_accuracy"]
+    acc, val = hist["test_accuracy"], hist["val_accuracy"]
     sizes = [data.n_features, *cfg.network["hidden"], data.n_classes]
     cost = network_cost(net, coeff)["total"]
     return {"rule": rule, "device": cfg.device["preset"], "dataset": data.name, "sizes": sizes,
             "activation": cfg.network["activation"], "epochs": tr["epochs"], "batch_size": tr["batch_size"],
             "lr": tr["lr"], "seed": cfg.seed, "test_accuracy": acc[-1] if acc else None,
-            "accuracy_per_epoch": acc, "train_loss_per_epoch": hist["train_loss"], "pulses": int(sum(hist["pulses"])),
+            "accuracy_per_epoch": acc, "val_accuracy": val[-1] if val else None, "val_accuracy_per_epoch": val,
+            "train_loss_per_epoch": hist["train_loss"], "pulses": int(sum(hist["pulses"])),
             "pulses_per_epoch": hist["pulses"], "saturated_per_epoch": hist["saturated"],
-            "diverged": hist["diverged"], "wall_s": wall, "trainable_parameters": net.trainable_parameters(),
+            "diverged": hist["diverged"], "diverged_reason": hist["diverged_reason"], "wall_s": wall, "trainable_parameters": net.trainable_parameters(),
             "dense_parameters": sum(s.dense_params for s in net.specs), "tiles": len(net.all_tiles()),
-            "energy_J": cost["energy_J"], "write_energy_J": cost["write_energy_J"], "trace": trace_path or "",
+            "energy_J": cost["energy_J"], "write_energy_J": cost["write_energy_J"],
+            "read_energy_J": cost["read_energy_J"], "digital_energy_J": cost["digital_energy_J"],
+            "digital_macs": cost["digital_macs"], "cell_reads": cost["cell_reads"], "latency_s": cost["latency_s"],
+            "trace": trace_path or "",
             **{k: val for k, val in hist["extra"].items()}}
 
 

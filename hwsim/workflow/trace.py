@@ -21,7 +21,8 @@ import numpy as np
 FORMAT = "hwsim-trace"
 FORMAT_VERSION = 2
 PARAM_ROWS = ("w_min", "w_max", "scale_up", "scale_down", "c2c_std", "drift_nu")
-EPOCH_METRICS = {"train_loss": np.float64, "test_accuracy": np.float64, "saturated": np.float64,
+EPOCH_METRICS = {"train_loss": np.float64, "test_accuracy": np.float64, "val_accuracy": np.float64,
+                 "saturated": np.float64,
                  "pulses_potentiation": np.int64, "pulses_depression": np.int64, "refresh_pulses": np.int64,
                  "refreshes": np.int64}
 TIMING = ("wall_s",)                          # the only non-deterministic data (excluded from comparisons)
@@ -110,6 +111,7 @@ class TraceWriter:
         self.snap_epochs = set(range(epochs + 1)) if snaps == "all" else ({epochs} if snaps == "last" else set(snaps))
         rng = check_random_state(random_state)
         self.index = {}                            # (matrix, i) → recorded flat device indices (None: all)
+        self._last_counts = {}                     # (matrix, i) → pulses per kind at the last epoch
         for name, m in network.matrices.items():
             for i, t in enumerate(m.all_tiles()):
                 n = t.rows * t.cols
@@ -137,6 +139,14 @@ class TraceWriter:
         for key in TIMING:
             _grow(tim, key, (), np.float64)
         met.create_dataset("diverged", data=np.zeros(1, np.uint8))
+        met.create_dataset("diverged_reason", data=np.zeros(1, "S256"))
+        dyn = f.create_group("dynamics", track_order=True)
+        for name, m in network.matrices.items():
+            _grow(dyn.create_group(name), "singular_values", (min(m.rows, m.cols),), np.float64)
+        for i, layer in enumerate(network.layers):
+            g = dyn.create_group(f"layer{i}")
+            for key, value in layer.digital.items():
+                _grow(g, key, np.shape(value), np.float64)
         lay = f.create_group("layers", track_order=True)
         for name, m in network.matrices.items():
             g = lay.create_group(name)
@@ -156,6 +166,8 @@ class TraceWriter:
                 _grow(tg, "pulse_count", (4, t.rows, t.cols), np.int64)
                 _grow(tg, "saturated_plus", (t.rows, t.cols), np.uint8)
                 _grow(tg, "saturated_minus", (t.rows, t.cols), np.uint8)
+                _grow(tg, "pulses_epoch", (4,), np.int64)
+                self._last_counts[(name, i)] = t.pulse_counts.reshape(4, -1).sum(axis=1)
                 for side, params in (("plus", t.params_plus), ("minus", t.params_minus)):
                     tg.create_dataset(f"stuck_{side}", data=params["stuck"].astype(np.int8))
                     pg = tg.create_group(f"params_{side}")
@@ -163,8 +175,11 @@ class TraceWriter:
                         pg.create_dataset(row, data=params[row], compression="gzip", fletcher32=True)
         cost = network_cost(network, coeff)
         cg = f.create_group("cost")
+        from hwsim.hardware.cost import sources
         for k, x in coeff.items():
             cg.attrs[f"coefficient.{k}"] = x
+        for k, x in sources(network.device, config.cost).items():
+            cg.attrs[f"source.{k}"] = x
         tot = cg.create_group("total")
         for k in cost["total"]:
             _grow(tot, k, (), np.float64)
@@ -210,19 +225,28 @@ class TraceWriter:
         epoch = history["epoch"][-1]
         met = f["metrics"]
         for key in EPOCH_METRICS:
-            _append(met[key], history[key][-1])
+            values = history.get(key) or [np.nan]
+            _append(met[key], values[-1])
         for key in TIMING:
             _append(f["timing"][key], history[key][-1])
         for name, m in net.matrices.items():
             for i, t in enumerate(m.all_tiles()):
                 tg = f["layers"][name]["tiles"][str(i)]
                 _append(tg["pulse_count"], t.pulse_counts)
+                counts = t.pulse_counts.reshape(4, -1).sum(axis=1)
+                _append(tg["pulses_epoch"], counts - self._last_counts[(name, i)])
+                self._last_counts[(name, i)] = counts
                 for side, params, w in (("plus", t.params_plus, t.w_plus), ("minus", t.params_minus, t.w_minus)):
                     lo, hi = params["w_min"], params["w_max"]
                     span = np.maximum(hi - lo, 1e-12)
                     _append(tg[f"saturated_{side}"], ((w - lo < 0.01 * span) | (hi - w < 0.01 * span)))
         if epoch in self.snap_epochs:
             self._snapshot(epoch)
+        for name, m in net.matrices.items():
+            _append(f["dynamics"][name]["singular_values"], np.linalg.svd(m.get_weights(), compute_uv=False))
+        for i, layer in enumerate(net.layers):
+            for key, value in layer.digital.items():
+                _append(f["dynamics"][f"layer{i}"][key], value)
         cost = network_cost(net, self.coeff)
         for k, x in cost["total"].items():
             _append(f["cost"]["total"][k], x)
@@ -239,6 +263,7 @@ class TraceWriter:
     def finish(self, history):
         """Record divergence and close the file."""
         self.f["metrics"]["diverged"][0] = np.uint8(bool(history["diverged"]))
+        self.f["metrics"]["diverged_reason"][0] = history.get("diverged_reason", "").encode()[:256]
         self.f.flush()
         self.f.close()
 
@@ -273,7 +298,7 @@ class Trace:
 
     Use as a context manager: ``with Trace(path) as t: t.metrics(), t.network(), t.config …``."""
 
-    GROUPS = ("config", "versions", "metrics", "timing", "layers", "cost", "state")
+    GROUPS = ("config", "versions", "metrics", "timing", "layers", "dynamics", "cost", "state")
 
     def __init__(self, path):
         import h5py
@@ -333,6 +358,18 @@ class Trace:
     @property
     def diverged(self) -> bool:
         return bool(self.f["metrics"]["diverged"][0])
+
+    @property
+    def diverged_reason(self) -> str:
+        return self.f["metrics"]["diverged_reason"][0].decode()
+
+    def dynamics(self) -> dict:
+        """Per committed epoch: singular values of every analog matrix {name: (E, k)} and the layers' digital
+        parameters {"layer<i>/<name>": (E, n)}."""
+        out = {}
+        self.f["dynamics"].visititems(lambda p, obj: out.__setitem__(p, obj[:self.epochs])
+                                      if hasattr(obj, "shape") else None)
+        return out
 
     def metrics(self) -> dict:
         """Per committed epoch: epoch, train_loss, test_accuracy, … and wall_s."""
@@ -399,6 +436,7 @@ class Trace:
                 "seed": int(self.f.attrs["seed"]), "rule": attrs.get("rule.name", ""),
                 "device": attrs.get("device.preset", ""), "epochs": self.epochs,
                 "final_test_accuracy": float(acc[-1]) if len(acc) else None, "diverged": self.diverged,
+                "diverged_reason": self.diverged_reason,
                 "matrices": self.matrices(), "tiles": sum(len(self.tiles(m)) for m in self.matrices()),
                 "pulses": int(met["pulses_potentiation"].sum() + met["pulses_depression"].sum()),
                 "energy_J": cost.get("energy_J", 0.0), "write_energy_J": cost.get("write_energy_J", 0.0),

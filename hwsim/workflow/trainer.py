@@ -19,12 +19,50 @@ def evaluate(network, x, y, batch_size=512) -> float:
     return float(np.mean(network.predict(x, batch_size) == y))
 
 
+LOSS_FACTOR = 10.0        # a step's loss above this × the first epoch's mean loss: diverged
+PULSE_FACTOR = 100.0      # a step's pulses above this × the first epoch's median pulses per step: diverged
+
+
+class DivergenceMonitor:
+    """Stops a run that blows up: a loss that is not finite, a step's loss above ``LOSS_FACTOR`` × the first
+    epoch's mean loss (during the first epoch: × the first step's loss), or a step's pulses above
+    ``PULSE_FACTOR`` × the first epoch's median pulses per step (checked from the second epoch on)."""
+
+    def __init__(self):
+        self.first_losses, self.first_pulses = [], []
+        self.loss_ref = self.pulse_ref = None
+        self.reason = ""
+
+    def check(self, epoch: int, loss: float, pulses: int) -> bool:
+        """Record one step; True (with ``reason`` set) when the run diverged."""
+        if not np.isfinite(loss):
+            self.reason = f"loss is {loss} (epoch {epoch})"
+        elif epoch == 1:
+            self.first_losses.append(loss)
+            self.first_pulses.append(pulses)
+            if loss > LOSS_FACTOR * self.first_losses[0] > 0:
+                self.reason = (f"loss {loss:.4g} > {LOSS_FACTOR:g} × the first step's {self.first_losses[0]:.4g} "
+                               "(epoch 1)")
+        else:
+            if self.loss_ref is None:
+                self.loss_ref = float(np.mean(self.first_losses))
+                self.pulse_ref = float(np.median(self.first_pulses))
+            if loss > LOSS_FACTOR * self.loss_ref:
+                self.reason = (f"loss {loss:.4g} > {LOSS_FACTOR:g} × the first epoch's mean {self.loss_ref:.4g} "
+                               f"(epoch {epoch})")
+            elif pulses > PULSE_FACTOR * max(self.pulse_ref, 1.0):
+                self.reason = (f"{pulses} pulses in one step > {PULSE_FACTOR:g} × the first epoch's median "
+                               f"{self.pulse_ref:g} (epoch {epoch})")
+        return bool(self.reason)
+
+
 def train(network, rule, data: Dataset, epochs: int = 10, batch_size: int = 32, random_state=0,
           progress: bool = True, on_epoch=None) -> dict:
     """Train for ``epochs`` (``random_state``: None, int, SeedSequence or Generator, shuffles the training data
-    each epoch); returns the history: per epoch train loss, test accuracy, pulses fired,
-    saturated devices, wall time; ``diverged`` when the loss or the weights stop being finite (recorded,
-    training stops, no exception)."""
+    each epoch); returns the history: per epoch train loss, test (and validation, when the data has a
+    validation split) accuracy, pulses fired, saturated devices, wall time. A run that blows up
+    (``DivergenceMonitor``) or whose weights stop being finite stops with ``diverged`` and its
+    ``diverged_reason`` recorded (no exception)."""
     for name, val in (("epochs", epochs), ("batch_size", batch_size)):
         if isinstance(val, bool) or not isinstance(val, (int, np.integer)) or val < 1:
             raise ValueError(f"{name} must be an integer >= 1, got {val!r}")
@@ -35,9 +73,10 @@ def train(network, rule, data: Dataset, epochs: int = 10, batch_size: int = 32, 
                          f"{data.n_features} features")
     if data.n_classes > classes:
         raise ValueError(f"the network has {classes} outputs, dataset {data.name!r} has {data.n_classes} classes")
-    hist = {"epoch": [], "train_loss": [], "test_accuracy": [], "pulses": [], "saturated": [], "wall_s": [],
-            "pulses_potentiation": [], "pulses_depression": [], "refresh_pulses": [], "refreshes": [],
-            "diverged": False, "extra": {}}
+    hist = {"epoch": [], "train_loss": [], "test_accuracy": [], "val_accuracy": [], "pulses": [], "saturated": [],
+            "wall_s": [], "pulses_potentiation": [], "pulses_depression": [], "refresh_pulses": [], "refreshes": [],
+            "diverged": False, "diverged_reason": "", "extra": {}}
+    monitor = DivergenceMonitor()
     totals = network.pulse_totals()
     n = len(data.x_train)
     bar = None
@@ -61,15 +100,18 @@ def train(network, rule, data: Dataset, epochs: int = 10, batch_size: int = 32, 
                     epoch_extra[key] = epoch_extra.get(key, 0) + val
             if bar:
                 bar.update(1)
-            if not np.isfinite(stats["loss"]):
-                hist["diverged"] = True
+            if monitor.check(epoch, stats["loss"], stats["pulses"]):
+                hist["diverged"], hist["diverged_reason"] = True, monitor.reason
                 break
-        if hist["diverged"] or not all(np.all(np.isfinite(m.get_weights())) for m in network.matrices.values()):
-            hist["diverged"] = True
+        if not hist["diverged"] and not all(np.all(np.isfinite(m.get_weights())) for m in network.matrices.values()):
+            hist["diverged"], hist["diverged_reason"] = True, f"weights not finite (epoch {epoch})"
+        if hist["diverged"]:
             break
         hist["epoch"].append(epoch)
         hist["train_loss"].append(float(np.mean(losses)))
         hist["test_accuracy"].append(evaluate(network, data.x_test, data.y_test))
+        if data.x_val is not None:
+            hist["val_accuracy"].append(evaluate(network, data.x_val, data.y_val))
         hist["pulses"].append(int(pulses))
         now = network.pulse_totals()
         hist["pulses_potentiation"].append(now[0] - totals[0])
