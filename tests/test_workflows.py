@@ -1,5 +1,6 @@
 """Configs, grids, resumable sweeps, worker-count independence, traces, cost."""
 import csv
+import json
 import os
 import signal
 import subprocess
@@ -247,3 +248,51 @@ def test_compare_writes_results_traces_and_figure(tmp_path):
                                                                    for b in ("ideal", "ecram-ibm")}
     assert all(os.path.exists(r["trace"]) for r in rows)
     assert os.path.getsize(os.path.join(out, "compare.png")) > 1000
+
+
+def test_validation_split_is_carved_from_the_training_set():
+    from hwsim.workflow.datasets import load
+    data = load("digits")
+    d = data.with_validation(0.2)
+    assert len(d.x_train) + len(d.x_val) == len(data.x_train)
+    assert d.x_test is data.x_test and d.y_test is data.y_test
+    train_rows = {r.tobytes() for r in data.x_train}
+    assert all(r.tobytes() in train_rows for r in d.x_val)
+    assert not {r.tobytes() for r in d.x_val} & {r.tobytes() for r in d.x_train}
+    assert abs(len(d.x_val) / len(data.x_train) - 0.2) < 0.01
+    np.testing.assert_array_equal(data.with_validation(0.2).y_val, d.y_val)     # the same split every time
+
+
+def test_the_choice_uses_validation_accuracy_never_test_accuracy():
+    from hwsim.workflow.compare import summarize
+    rows = []
+    for lr, val, test in ((0.1, 0.9, 0.5), (0.3, 0.5, 0.99)):        # the test set would pick 0.3
+        for seed in (0, 1, 2):
+            rows.append({"point_id": f"{lr}-{seed}", "rule.name": "bp", "device.preset": "ideal", "training.lr": lr,
+                         "seed": seed, "val_accuracy": val + 0.01 * seed, "test_accuracy": test + 0.01 * seed,
+                         "diverged": False, "pulses": 1, "energy_J": 1.0, "wall_s": 1.0})
+    (cell,) = summarize(rows, ["training.lr"])
+    assert cell["training.lr"] == 0.1 and cell["test_mean"] == pytest.approx(0.51)
+    assert cell["test_std"] == pytest.approx(np.std([0.5, 0.51, 0.52])) and cell["seeds"] == 3
+    rows[0]["diverged"] = rows[1]["diverged"] = rows[2]["diverged"] = True       # diverged runs score 0
+    assert summarize(rows, ["training.lr"])[0]["training.lr"] == 0.3
+
+
+def test_compare_tunes_per_cell_and_reports_mean_and_std(tmp_path, capsys):
+    out = str(tmp_path / "cmp")
+    assert main(["compare", "--rules", "bp,dfa", "--devices", "ideal", "--epochs", "1", "--hidden", "8",
+                 "--tune", "lr=0.05,0.2", "--seeds", "2", "-o", out, "--json"]) == 0
+    res = json.loads(capsys.readouterr().out)
+    assert len(res["runs"]) == 2 * 2 * 2 and len(res["summary"]) == 2
+    rows = list(csv.DictReader(open(os.path.join(out, "results.csv"))))
+    assert {"val_accuracy", "chosen", "training.lr", "seed"} <= set(rows[0])
+    for cell in res["summary"]:
+        chosen = [r for r in rows if r["rule.name"] == cell["rule.name"] and r["chosen"] == "True"]
+        assert len(chosen) == 2 and {float(r["training.lr"]) for r in chosen} == {cell["training.lr"]}
+        accs = [float(r["test_accuracy"]) for r in chosen]
+        assert cell["test_mean"] == pytest.approx(np.mean(accs)) and cell["test_std"] == pytest.approx(np.std(accs))
+        with Trace(chosen[0]["trace"]) as t:
+            assert t.f["config"].attrs["tune.chosen"] and "training.lr=0.05" in t.f["config"].attrs[
+                "tune.validation_scores"]
+            assert t.config.dataset["validation"] == 0.2 and np.all(np.isfinite(t.metrics()["val_accuracy"]))
+    assert os.path.exists(os.path.join(out, "summary.csv")) and os.path.getsize(os.path.join(out, "compare.png"))

@@ -210,12 +210,18 @@ def cmd_config_show(args) -> int:
     return 0
 
 
-def _grid_run(args, points, label_keys, plot):
+def _base_config(args):
+    """The raw config every point of a grid starts from (checked), and its validated form."""
     from hwsim.workflow import config as config_mod
-    from hwsim.workflow.sweep import run_grid
     flags = {flag: getattr(args, flag, None) for flag in config_mod.FLAGS}
     base = config_mod.raw_from_flags(args.config, flags, config_mod.parse_sets(args.set))
-    config_mod.validate(json.loads(json.dumps(base)))          # the base is checked before any point runs
+    return base, config_mod.validate(json.loads(json.dumps(base)))   # checked before any point runs
+
+
+def _grid_run(args, points, label_keys, plot, base=None):
+    from hwsim.workflow.sweep import run_grid
+    if base is None:
+        base, _ = _base_config(args)
     rows = run_grid(base, points, args.out, args.workers, args.scheduler,
                     progress=not (args.json or args.quiet), label_keys=label_keys)
     plot(rows, args.out)
@@ -232,13 +238,49 @@ def _grid_run(args, points, label_keys, plot):
 
 
 def cmd_compare(args) -> int:
+    import os
+
     from hwsim.apps import plots
+    from hwsim.workflow import compare
+    from hwsim.workflow.sweep import parse_axis, run_grid, write_view
     rules = [r for r in args.rules.split(",") if r]
     devs = [d for d in args.devices.split(",") if d]
     if not rules or not devs:
         raise UsageError("--rules and --devices need at least one name each")
-    points = [{"rule.name": r, "device.preset": d} for d in devs for r in rules]
-    return _grid_run(args, points, ["rule.name", "device.preset"], plots.compare)
+    base, cfg = _base_config(args)
+    from hwsim.workflow.config import resolve_key
+    tune = dict(cfg.compare["tune"])
+    tune.update(dict(parse_axis(t) for t in args.tune or []))
+    tune = {resolve_key(k, cfg.device["preset"]): vals for k, vals in tune.items()}
+    seeds = args.seeds or cfg.compare["seeds"]
+    base.pop("compare", None)                  # the protocol is not part of a run's config (nor of its point id)
+    if tune:
+        validation = cfg.dataset["validation"] or compare.DEFAULT_VALIDATION
+        base.setdefault("dataset", {})["validation"] = validation
+    points = compare.points(rules, devs, tune, [cfg.seed + k for k in range(seeds)])
+    keys = ["rule.name", "device.preset", *tune, "seed"]
+    rows = run_grid(base, points, args.out, args.workers, args.scheduler,
+                    progress=not (args.json or args.quiet), label_keys=keys)
+    summary = compare.summarize(rows, list(tune))
+    chosen = {pid for c in summary for pid in c["chosen_points"]}
+    write_view(args.out, rows, keys + ["chosen"], {r["point_id"]: {"chosen": r["point_id"] in chosen}
+                                                   for r in rows})
+    compare.write_summary(os.path.join(args.out, "summary.csv"), summary, list(tune))
+    compare.mark_traces(rows, summary, list(tune))
+    plots.compare(rows, summary, list(tune), args.out)
+    if args.json:
+        print(json.dumps({"summary": summary, "runs": rows}))
+    elif not args.quiet:
+        print(f"{len(rows)} runs in {args.out}/results.csv; per (rule, device) in {args.out}/summary.csv")
+        print(f"test accuracy %, mean ± std over {seeds} seed(s)"
+              + (f", {', '.join(tune)} chosen on a validation split of "
+                 f"{100 * base['dataset']['validation']:.0f} % of the training set" if tune else ""))
+        width = max(len(r) for r in rules) + 2
+        print(" " * width + "".join(f"{d:>28s}" for d in devs))
+        by = {(c["rule.name"], c["device.preset"]): c for c in summary}
+        for r in rules:
+            print(f"{r:<{width}s}" + "".join(f"{compare.format_cell(by[(r, d)], list(tune)):>28s}" for d in devs))
+    return 1 if any(c["diverged"] == c["seeds"] for c in summary) else 0
 
 
 def cmd_sweep(args) -> int:
@@ -401,8 +443,13 @@ def build_parser() -> argparse.ArgumentParser:
         p = sub.add_parser(name, help=helptext)
         run_flags(p)
         if name == "compare":
-            p.add_argument("--rules", required=True, help="comma-separated, e.g. bp,dfa,bp+decor")
+            p.add_argument("--rules", required=True, help="comma-separated, e.g. bp,dfa,bp+center+decor")
             p.add_argument("--devices", required=True, help="comma-separated presets or models")
+            p.add_argument("--tune", action="append", metavar="KEY=VALUES",
+                           help="tune key.path over values (v1,v2,… or start:stop:count) per (rule, device) on a "
+                                "validation split of the training set (repeatable; config: [compare] tune)")
+            p.add_argument("--seeds", type=_positive_int,
+                           help="runs per cell, seeds seed … seed+N−1 (config: [compare] seeds; default 1)")
         else:
             p.add_argument("--grid", action="append", metavar="KEY=VALUES",
                            help="axis: key.path=v1,v2,… or key.path=start:stop:count (repeatable)")

@@ -67,36 +67,58 @@ def _accuracy(row) -> float:
     return float(acc) if acc not in ("", None, "None") else np.nan
 
 
-def compare(rows, out):
-    """compare.png: final-accuracy heatmap (rule × device) and learning curves."""
+def compare(rows, summary, tune_keys, out):
+    """compare.png: the rule × device matrix of test accuracy (mean ± std over seeds at the chosen values,
+    diverged cells marked), the learning curves of the chosen runs (mean over seeds), and accuracy against
+    energy (the cost question: each (rule, device) at its chosen values, seed error bars)."""
     import os
     plt = _pyplot()
-    rules = list(dict.fromkeys(r["rule.name"] for r in rows))
-    devs = list(dict.fromkeys(r["device.preset"] for r in rows))
-    acc = np.full((len(rules), len(devs)), np.nan)
-    for r in rows:
-        acc[rules.index(r["rule.name"]), devs.index(r["device.preset"])] = _accuracy(r)
-    fig, (ax, bx) = plt.subplots(1, 2, figsize=(11, 0.5 * len(rules) + 3))
-    im = ax.imshow(acc, vmin=0, vmax=1, cmap="viridis", aspect="auto")
+    rules = list(dict.fromkeys(c["rule.name"] for c in summary))
+    devs = list(dict.fromkeys(c["device.preset"] for c in summary))
+    by = {(c["rule.name"], c["device.preset"]): c for c in summary}
+    acc = np.array([[np.nan if by[(r, d)]["test_mean"] is None else 100 * by[(r, d)]["test_mean"] for d in devs]
+                    for r in rules])
+    fig, (ax, bx, cx) = plt.subplots(1, 3, figsize=(18, 0.45 * len(rules) + 4.5),
+                                     gridspec_kw={"width_ratios": [1.1, 1.2, 1.2]})
+    im = ax.imshow(acc, vmin=0, vmax=100, cmap="viridis", aspect="auto")
     ax.set_xticks(range(len(devs)), devs, rotation=30, ha="right", fontsize=8)
     ax.set_yticks(range(len(rules)), rules, fontsize=8)
-    for i in range(len(rules)):
-        for j in range(len(devs)):
-            if np.isfinite(acc[i, j]):
-                ax.text(j, i, f"{100 * acc[i, j]:.0f}", ha="center", va="center",
-                        color="w" if acc[i, j] < 0.6 else "k", fontsize=8)
-    fig.colorbar(im, ax=ax, label="final test accuracy")
-    ax.set_title("rule × device", fontsize=10)
+    for i, r in enumerate(rules):
+        for j, d in enumerate(devs):
+            c = by[(r, d)]
+            if c["test_mean"] is None:
+                ax.text(j, i, "diverged", ha="center", va="center", color="r", fontsize=7)
+                continue
+            label = f"{100 * c['test_mean']:.1f}±{100 * c['test_std']:.1f}"
+            if tune_keys:
+                label += "\n" + ",".join(f"{c[k]:g}" if isinstance(c[k], float) else str(c[k]) for k in tune_keys)
+            ax.text(j, i, label, ha="center", va="center", fontsize=6.5,
+                    color="w" if acc[i, j] < 60 else "k")
+    fig.colorbar(im, ax=ax, label="test accuracy [%]")
+    seeds = max(c["seeds"] for c in summary)
+    ax.set_title(f"test accuracy, mean ± std over {seeds} seed(s)"
+                 + (f"\n(tuned: {', '.join(tune_keys)})" if tune_keys else ""), fontsize=9)
     curves = _curves_from_traces(rows, out)
-    for r in rows:
-        c = curves.get(r["point_id"])
-        if c is not None and len(c):
-            bx.plot(range(1, len(c) + 1), 100 * c, lw=1, label=f"{r['rule.name']} / {r['device.preset']}")
+    colors = plt.get_cmap("tab20" if len(summary) <= 20 else "turbo")
+    for k, c in enumerate(summary):
+        runs = [curves[p] for p in c["chosen_points"] if p in curves and len(curves[p])]
+        if not runs:
+            continue
+        n = min(len(x) for x in runs)
+        mean = 100 * np.mean([x[:n] for x in runs], axis=0)
+        color = colors(k / max(len(summary) - 1, 1)) if len(summary) > 20 else colors(k % 20)
+        bx.plot(range(1, n + 1), mean, lw=1, color=color, label=f"{c['rule.name']} / {c['device.preset']}")
+        e = c["energy_J"]
+        if c["test_mean"] is not None:
+            cx.errorbar(e, 100 * c["test_mean"], yerr=100 * c["test_std"], fmt="o", ms=4, color=color, capsize=2)
     bx.set_xlabel("epoch")
-    bx.set_ylabel("test accuracy [%]")
-    bx.set_title("learning curves", fontsize=10)
-    if len(rows) <= 16:
-        bx.legend(fontsize=6)
+    bx.set_ylabel("test accuracy [%] (mean of the chosen runs)")
+    bx.set_title("learning curves", fontsize=9)
+    bx.legend(fontsize=6, ncol=1 + len(summary) // 16, loc="upper left", bbox_to_anchor=(1.0, 1.0))
+    cx.set_xscale("log")
+    cx.set_xlabel("energy per training run [J]")
+    cx.set_ylabel("test accuracy [%]")
+    cx.set_title("accuracy against energy (colours as in the curves)", fontsize=9)
     fig.tight_layout()
     fig.savefig(os.path.join(out, "compare.png"), dpi=120)
     plt.close(fig)

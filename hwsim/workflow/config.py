@@ -15,6 +15,8 @@ device and periphery resolution, rule hyperparameters. Every error names its key
     [training]   epochs [30], batch_size [32], lr [0.1]
     [trace]      path ["": no trace], snapshots ["last"]: "all", "last" or a list of epochs; subsample [1.0]
     [cost]       overrides of the cost coefficients (hwsim.hardware.cost.COEFFICIENTS)
+    [compare]    seeds [1], tune [{}]: the comparison protocol of ``hwsim compare`` (hwsim.workflow.compare): runs
+                 per cell, and the values tried per key path, chosen on the validation split (``train`` ignores it)
 
 The device and the periphery are separate choices: the ``ideal`` device keeps the default periphery unless
 ``periphery.preset = "ideal"`` says otherwise.
@@ -48,6 +50,17 @@ class _Snapshots(v.Constraint):
         return v.IntList(0, 10**7, 0, 10**5)(value)
 
 
+class _TuneTable(v.Constraint):
+    def describe(self):
+        return 'a table of key paths to non-empty lists of values, e.g. {"training.lr" = [0.03, 0.1, 0.3]}'
+
+    def __call__(self, value):
+        if not isinstance(value, dict) or not all(isinstance(k, str) and isinstance(x, list) and 0 < len(x) <= 1000
+                                                  for k, x in value.items()):
+            self._fail(value)
+        return value
+
+
 PERIPHERY_PRESETS = {"default": Periphery, "ideal": Periphery.ideal}
 
 # section → key → (default, constraint); [device], [periphery] and [rule] take further keys, checked by the
@@ -71,6 +84,7 @@ SCHEMA = {
     "trace": {"path": ("", v.Text()), "snapshots": ("last", _Snapshots()),
               "subsample": (1.0, v.Real(0.0, 1.0, lo_open=True))},
     "cost": {},
+    "compare": {"seeds": (1, v.Integer(1, 1000)), "tune": ({}, _TuneTable())},
 }
 TOP = {"seed": (0, v.Integer(0, 2**63 - 1))}
 OPEN_SECTIONS = ("device", "periphery", "rule", "cost")     # sections with keys beyond the schema's
@@ -151,6 +165,7 @@ class Config:
     training: dict
     trace: dict
     cost: dict
+    compare: dict
 
     def to_dict(self) -> dict:
         return dataclasses.asdict(self)
@@ -227,6 +242,15 @@ def resolve_bare(sets: dict, device_name: str = "ideal") -> dict:
         section = next((name for name, names in owners if key in names), "rule")
         out[f"{section}.{key}"] = value
     return out
+
+
+def resolve_key(key: str, device_name: str = "ideal") -> str:
+    """A key as a user may write it — a key path, a flag name (``lr``, ``batch_size``) or a bare field name —
+    as its key path."""
+    flag = FLAGS.get(key.replace("-", "_"))
+    if isinstance(flag, str):
+        return flag
+    return next(iter(resolve_bare({key: None}, device_name)))
 
 
 def load(path: str | None = None, sets: dict | None = None) -> Config:
@@ -308,7 +332,7 @@ def validate(raw: dict) -> Config:
         for key in values:
             if key not in keys and section not in OPEN_SECTIONS:
                 raise _err(f"{section}.{key}", f"unknown key; known: {', '.join(keys)}")
-            if isinstance(values[key], dict):
+            if isinstance(values[key], dict) and not isinstance(keys.get(key, (None, None))[1], _TuneTable):
                 raise _err(f"{section}.{key}", f"must be a value, not a table, got {values[key]!r}")
         for key, (_, constraint) in keys.items():
             values[key] = _checked(f"{section}.{key}", values[key], constraint)
@@ -346,6 +370,12 @@ def validate(raw: dict) -> Config:
         raise _prefixed("rule", exc) from None
     cfg.rule.update({k: checked[k] for k in given})
 
+    for key, values in cfg.compare["tune"].items():
+        probe = defaults()
+        try:
+            set_path(probe, key, values[0])
+        except ConfigError as exc:
+            raise _err(f"compare.tune.{key}", str(exc)) from None
     for key, value in cfg.cost.items():
         if key not in COEFFICIENTS:
             raise _err(f"cost.{key}", f"unknown coefficient; known: {', '.join(COEFFICIENTS)}")
@@ -372,6 +402,8 @@ def _toml_value(x):
         return '"' + x.replace("\\", "\\\\").replace('"', '\\"') + '"'
     if isinstance(x, (list, tuple)):
         return "[" + ", ".join(_toml_value(e) for e in x) + "]"
+    if isinstance(x, dict):
+        return "{" + ", ".join(f"{_toml_value(str(k))} = {_toml_value(e)}" for k, e in x.items()) + "}"
     raise TypeError(f"cannot write {x!r} to TOML")
 
 

@@ -27,8 +27,9 @@ import numpy as np
 
 from hwsim.workflow import config as config_mod
 
-METRICS = ("test_accuracy", "best_accuracy", "epochs_run", "diverged", "pulses", "energy_J", "write_energy_J",
-           "wall_s", "trainable_parameters", "trace")
+METRICS = ("test_accuracy", "val_accuracy", "best_accuracy", "epochs_run", "diverged", "diverged_reason", "pulses",
+           "energy_J", "write_energy_J", "read_energy_J", "digital_energy_J", "digital_macs", "cell_reads",
+           "latency_s", "wall_s", "trainable_parameters", "trace")
 STORE, VIEW = "results.sqlite", "results.csv"
 
 
@@ -106,12 +107,24 @@ def _columns(con, fields, path):
 
 def _export(out: str, con, fields) -> None:
     """Rewrite results.csv from the store, atomically."""
+    rows = [json.loads(row) for (row,) in con.execute("SELECT row FROM points ORDER BY seq")]
+    write_csv(os.path.join(out, VIEW), rows, fields)
+
+
+def write_view(out: str, rows: list[dict], keys: list[str], extra: dict) -> None:
+    """Rewrite results.csv from ``rows`` with further columns per point (``extra``: point_id → {column:
+    value}), e.g. which runs a comparison chose."""
+    write_csv(os.path.join(out, VIEW), [dict(r, **extra.get(r["point_id"], {})) for r in rows],
+              ["point_id", *keys, *METRICS])
+
+
+def write_csv(path: str, rows: list[dict], fields: list[str]) -> None:
+    """A CSV written atomically: temporary file, fsync, rename."""
     buf = io.StringIO()
     w = csv.DictWriter(buf, fieldnames=fields, lineterminator="\n")
     w.writeheader()
-    for (row,) in con.execute("SELECT row FROM points ORDER BY seq"):
-        w.writerow({k: json.loads(row).get(k, "") for k in fields})
-    path = os.path.join(out, VIEW)
+    for row in rows:
+        w.writerow({k: row.get(k, "") for k in fields})
     tmp = path + ".tmp"
     with open(tmp, "w", newline="") as f:
         f.write(buf.getvalue())
