@@ -18,7 +18,7 @@ $(STAMP): $(BIN)/python pyproject.toml
 demo: $(STAMP)
 	mkdir -p out
 	$(BIN)/hwsim devices plot ag-a-si ecram-ibm reram-sb fefet -o out/device_responses.png
-	$(BIN)/hwsim compare examples/compare.toml --rules bp,dfa,bp+decor,dfa+decor,bp+unidirectional \
+	$(BIN)/hwsim compare examples/compare.toml --rules bp,dfa,bp+center+decor,dfa+center+decor,bp+unidirectional \
 		--devices ideal,reram-sb,ag-a-si,ecram-ibm -o out --workers 2
 
 test: $(STAMP)
