@@ -59,14 +59,17 @@ def test_piecewise_reproduces_the_curves():
     np.testing.assert_allclose(down, c.g_down, rtol=1e-6)
 
 
-def write_csv(path, c, direction=True, devices_=1):
+def write_csv(path, c, direction=True, devices_=1, restart=False):
+    """Without ``direction`` the depression branch continues the pulse count, or with ``restart`` starts again
+    at 0."""
     lines = ["pulse,conductance" + (",direction" if direction else "") + (",device" if devices_ > 1 else "")]
     for d in range(devices_):
         for branch, p, g in (("up", c.p_up, c.g_up), ("down", c.p_down, c.g_down)):
             for pi, gi in zip(p, g):
-                if not direction and branch == "down" and pi == 0:
+                if not direction and not restart and branch == "down" and pi == 0:
                     continue
-                row = [str(int(pi) + (c.p_up[-1] if not direction and branch == "down" else 0)), f"{gi:.6e}"]
+                shift = c.p_up[-1] if not direction and not restart and branch == "down" else 0
+                row = [str(int(pi) + shift), f"{gi:.6e}"]
                 row += [branch] if direction else []
                 row += [f"d{d}"] if devices_ > 1 else []
                 lines.append(",".join(row))
@@ -79,10 +82,14 @@ def test_csv_and_cli(tmp_path, capsys):
     p = tmp_path / "meas.csv"
     write_csv(p, c, devices_=3)
     back = read_csv(str(p))
-    assert back.devices == 3 and len(back.p_up) == 41
+    assert back.devices == 3 and len(back.mean.p_up) == 41
     write_csv(p, c, direction=False)
+    with pytest.raises(ValueError, match="cannot tell potentiation from depression.*never restarts"):
+        read_csv(str(p))
+    write_csv(p, c, direction=False, restart=True)
     back = read_csv(str(p))
-    np.testing.assert_allclose(back.g_up, c.g_up, rtol=1e-5)
+    np.testing.assert_allclose(back.mean.g_up, c.g_up, rtol=1e-5)
+    np.testing.assert_allclose(back.mean.g_down, c.g_down, rtol=1e-5)
     assert main(["devices", "fit", str(p), "--model", "neurosim", "--json", "--toml", str(tmp_path / "d.toml"),
                  "-o", str(tmp_path / "fit.png")]) == 0
     out = json.loads(capsys.readouterr().out)
@@ -102,6 +109,8 @@ def test_csv_and_cli(tmp_path, capsys):
     ("pulse,conductance,direction\n0,1e-6,up\n1,2e-6,sideways\n", "line 3, column 'direction'"),
     ("pulse,conductance\n0,1e-6,7\n", "line 2: 3 fields, header has 2"),
     ("pulse,conductance\n0,1e-6\n", "at least 4 data lines"),
+    ("pulse,conductance\n0,1\n1,2\n0,2\n1,1\n", "must be in siemens; values from 1 to 2"),
+    ("pulse,conductance\n0,1e-6\n1,2e-6\n2,3e-6\n3,4e-6\n", "cannot tell potentiation from depression"),
     ("", "empty file"),
 ])
 def test_malformed_csv_errors_name_line_and_column(tmp_path, capsys, content, message):
@@ -109,3 +118,50 @@ def test_malformed_csv_errors_name_line_and_column(tmp_path, capsys, content, me
     p.write_text(content)
     assert main(["devices", "fit", str(p), "--model", "neurosim"]) == 2
     assert message in capsys.readouterr().err
+
+
+def _four_devices(path, true, n, seed=0):
+    """A CSV of 4 devices sampled from ``true`` (its d2d spread), each pulsed n times up from its lowest
+    state and n times down with its c2c noise; the pulse index restarts at 0 where depression begins."""
+    rng = np.random.default_rng(seed)
+    params = true.sample((4,), rng)
+    w = np.ascontiguousarray(params["w_min"].copy())
+    lines = ["pulse,conductance,device"]
+    for sign in (1, -1):
+        for k in range(n + 1):
+            if k:
+                true.step(w, 1, sign, params, rng)
+            for d in range(4):
+                lines.append(f"{k},{true.conductance(w[d]):.9e},dev{d}")
+    path.write_text("\n".join(lines) + "\n")
+
+
+def test_fit_measures_variation_and_the_file_works_like_a_preset(tmp_path, capsys):
+    """4 devices with a 5 % spread of the upper bound and 2 % c2c noise: both come back within 3 of their
+    stated 1σ errors; the written device file runs in `compare --devices FILE,ideal`, labelled by its name."""
+    true = devices.NeuroSim(n_states=80, nonlinearity_ltp=2.0, nonlinearity_ltd=-2.0, g_max=5e-6, on_off_ratio=10,
+                            w_max_dtod=0.05, c2c_std=0.02)
+    csv_path = tmp_path / "meas.csv"
+    _four_devices(csv_path, true, 80)
+    toml = tmp_path / "mydev.toml"
+    assert main(["devices", "fit", str(csv_path), "--model", "neurosim", "--json", "--toml", str(toml),
+                 "-o", str(tmp_path / "fit.png")]) == 0
+    out = json.loads(capsys.readouterr().out)
+    var = out["variability"]
+    assert out["devices"] == 4
+    c2c, wmax = var["c2c_std"], var["w_max_dtod"]
+    assert abs(c2c["value"] - 0.02) < 3 * c2c["error"] + 0.002, c2c
+    assert abs(wmax["value"] - 0.05) < 3 * wmax["error"], wmax
+    from hwsim.workflow.config import resolve_device
+    fitted = resolve_device(str(toml))             # (the labels of 4 devices with 2 % c2c noise are rough)
+    assert fitted.c2c_std == pytest.approx(c2c["value"]) and fitted.w_max_dtod == pytest.approx(wmax["value"])
+    text = toml.read_text()
+    assert "pulse_energy: not in the data; the cost model uses 1 pJ" in text and 'label = "mydev"' in text
+    assert main(["devices", "show", str(toml)]) == 0
+    assert "mydev" in capsys.readouterr().out
+    out_dir = tmp_path / "cmp"
+    assert main(["compare", str(toml), "--devices", f"{toml},ideal", "--rules", "bp", "--epochs", "1",
+                 "--hidden", "8", "-o", str(out_dir), "--json"]) == 0
+    res = json.loads(capsys.readouterr().out)
+    assert {c["device"] for c in res["summary"]} == {"mydev", "ideal"}
+    assert all(r["test_accuracy"] is not None for r in res["runs"])

@@ -44,7 +44,9 @@ def cmd_devices_show(args) -> int:
     if args.json:
         print(json.dumps({"name": args.name, "model": dev.name, "parameters": params}, indent=1, default=str))
         return 0
-    print(f"{args.name}  (model: {dev.name})")
+    from hwsim.workflow.config import device_label, is_device_file
+    print(f"{device_label(args.name)}  (model: {dev.name}" + (f", from {args.name})" if is_device_file(args.name)
+                                                            else ")"))
     if args.name in PRESETS:
         p = PRESETS[args.name]
         print(f"source: {p.source}")
@@ -85,7 +87,8 @@ def cmd_devices_plot(args) -> int:
     for name in args.names:
         dev = _device(name, args.set)
         pulses = args.pulses or min(2000, int(1.25 * dev.full_sweep_pulses()) + 1)
-        curves[name] = (dev, pulse_response(dev, pulses, args.devices, args.seed))
+        from hwsim.workflow.config import device_label
+        curves[device_label(name)] = (dev, pulse_response(dev, pulses, args.devices, args.seed))
     import os
     os.makedirs(os.path.dirname(os.path.abspath(args.output)), exist_ok=True)
     plots.device_responses(curves, args.output)
@@ -95,20 +98,20 @@ def cmd_devices_plot(args) -> int:
 
 def cmd_devices_fit(args) -> int:
     import os
-    from hwsim.devices.fit import fit, read_csv
     from hwsim.apps import plots
-    curves = read_csv(args.data)
-    res = fit(args.model, curves)
+    from hwsim.devices.fit import fit_measurement, read_csv
+    res = fit_measurement(args.model, read_csv(args.data))
     base = os.path.splitext(args.data)[0]
     toml_path = args.toml or base + f"_{args.model}.toml"
     png = args.output or base + f"_{args.model}.png"
     with open(toml_path, "w") as f:
-        f.write(res.to_toml())
+        f.write(res.to_toml(label=os.path.splitext(os.path.basename(toml_path))[0]))
     plots.fit_figure(res, png)
     if args.json:
         print(json.dumps({"model": args.model, "parameters": dict(zip(res.names, res.values.tolist())),
                           "errors": dict(zip(res.names, res.errors.tolist())), "r2": res.r2, "rmse_S": res.rmse,
-                          "toml": toml_path, "plot": png}))
+                          "variability": {k: {"value": v, "error": e} for k, (v, e) in res.variability.items()},
+                          "devices": res.curves.devices, "toml": toml_path, "plot": png}))
     else:
         print(f"{args.model} fitted to {args.data}")
         print(res.table())
@@ -210,11 +213,11 @@ def cmd_config_show(args) -> int:
     return 0
 
 
-def _base_config(args):
+def _base_config(args, file_device=True):
     """The raw config every point of a grid starts from (checked), and its validated form."""
     from hwsim.workflow import config as config_mod
     flags = {flag: getattr(args, flag, None) for flag in config_mod.FLAGS}
-    base = config_mod.raw_from_flags(args.config, flags, config_mod.parse_sets(args.set))
+    base = config_mod.raw_from_flags(args.config, flags, config_mod.parse_sets(args.set), file_device)
     return base, config_mod.validate(json.loads(json.dumps(base)))   # checked before any point runs
 
 
@@ -247,7 +250,7 @@ def cmd_compare(args) -> int:
     devs = [d for d in args.devices.split(",") if d]
     if not rules or not devs:
         raise UsageError("--rules and --devices need at least one name each")
-    base, cfg = _base_config(args)
+    base, cfg = _base_config(args, file_device=False)      # --devices replaces the file's device
     from hwsim.workflow.config import resolve_key
     tune = dict(cfg.compare["tune"])
     tune.update(dict(parse_axis(t) for t in args.tune or []))

@@ -81,7 +81,7 @@ def compare(rows, summary, tune_keys, out):
     fig, (ax, bx, cx) = plt.subplots(1, 3, figsize=(18, 0.45 * len(rules) + 4.5),
                                      gridspec_kw={"width_ratios": [1.1, 1.2, 1.2]})
     im = ax.imshow(acc, vmin=0, vmax=100, cmap="viridis", aspect="auto")
-    ax.set_xticks(range(len(devs)), devs, rotation=30, ha="right", fontsize=8)
+    ax.set_xticks(range(len(devs)), [by[(rules[0], d)]["device"] for d in devs], rotation=30, ha="right", fontsize=8)
     ax.set_yticks(range(len(rules)), rules, fontsize=8)
     for i, r in enumerate(rules):
         for j, d in enumerate(devs):
@@ -107,7 +107,7 @@ def compare(rows, summary, tune_keys, out):
         n = min(len(x) for x in runs)
         mean = 100 * np.mean([x[:n] for x in runs], axis=0)
         color = colors(k / max(len(summary) - 1, 1)) if len(summary) > 20 else colors(k % 20)
-        bx.plot(range(1, n + 1), mean, lw=1, color=color, label=f"{c['rule.name']} / {c['device.preset']}")
+        bx.plot(range(1, n + 1), mean, lw=1, color=color, label=f"{c['rule.name']} / {c['device']}")
         e = c["energy_J"]
         if c["test_mean"] is not None:
             cx.errorbar(e, 100 * c["test_mean"], yerr=100 * c["test_std"], fmt="o", ms=4, color=color, capsize=2)

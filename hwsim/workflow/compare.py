@@ -53,7 +53,8 @@ def summarize(rows: list[dict], tune_keys: list[str]) -> list[dict]:
         best = max(scores, key=lambda c: scores[c][0]) if tune_keys else next(iter(groups))
         chosen = groups[best]
         tests = [float(r["test_accuracy"]) for r in chosen if not r["diverged"] and r["test_accuracy"] is not None]
-        cell = {"rule.name": rule, "device.preset": device,
+        from hwsim.workflow.config import device_label
+        cell = {"rule.name": rule, "device.preset": device, "device": device_label(device),
                 **{k: json.loads(v) for k, v in zip(tune_keys, best)},
                 "test_mean": float(np.mean(tests)) if tests else None,
                 "test_std": float(np.std(tests)) if tests else None,

@@ -74,7 +74,7 @@ SCHEMA = {
                 "tile_rows": (256, v.Integer(1, 4096)), "tile_cols": (256, v.Integer(1, 4096)),
                 "shared_basis": (False, v.Boolean()),
                 "weight_fill": (None, v.Optional(v.Real(0.0, 1.0, lo_open=True)))},
-    "device": {"preset": ("ideal", v.Text(256))},
+    "device": {"preset": ("ideal", v.Text(4096)), "label": ("", v.Text(256))},
     "periphery": {"preset": ("default", v.Options(tuple(PERIPHERY_PRESETS)))},
     "rule": {"name": ("bp", v.Text(256))},
     "update": {f.name: (f.default, UpdateParameters.CONSTRAINTS[f.name])
@@ -133,9 +133,42 @@ def parse_sets(items) -> dict:
 
 
 # ---- devices and periphery -----------------------------------------------------------------------------------
+def is_device_file(name) -> bool:
+    return isinstance(name, str) and name.endswith(".toml")
+
+
+def device_file(path: str) -> tuple[str, dict, str]:
+    """A device file (as ``hwsim devices fit`` writes: a ``[device]`` table with ``preset``, optional
+    ``label`` and field values): (preset, fields, label — the file's label or its stem)."""
+    import os
+    raw = read_toml(path)
+    section = raw.get("device")
+    if not isinstance(section, dict) or "preset" not in section:
+        raise ConfigError(f"{path}: a device file needs a [device] table with preset = \"<model>\" (as hwsim "
+                          "devices fit writes)")
+    fields = {k: x for k, x in section.items() if k not in ("preset", "label")}
+    if is_device_file(section["preset"]):
+        raise ConfigError(f"{path}: device.preset must name a preset or model, not another file")
+    label = section.get("label") or os.path.splitext(os.path.basename(path))[0]
+    return section["preset"], fields, str(label)
+
+
+def device_label(name) -> str:
+    """How a device is named in results, traces and plots: a preset's name, or a device file's label."""
+    if is_device_file(name):
+        try:
+            return device_file(name)[2]
+        except ConfigError:
+            return name
+    return str(name)
+
+
 def resolve_device(name: str, overrides: dict | None = None) -> devices.DeviceModel:
-    """A preset, a model with its defaults, or ``ideal``, by name, with field overrides (ints given for real
-    fields are fine: ``dw_min = 1``)."""
+    """A preset, a model with its defaults, ``ideal``, or a device file (``*.toml``), with field overrides
+    (ints given for real fields are fine: ``dw_min = 1``)."""
+    if is_device_file(name):
+        preset, fields, _ = device_file(name)
+        return resolve_device(preset, {**fields, **(overrides or {})})
     base = devices.get_device(name)
     overrides = overrides or {}
     defaults = {f.name: f.default for f in dataclasses.fields(base)}
@@ -175,7 +208,12 @@ class Config:
 
     # ---- built objects -----------------------------------------------------------------------------------
     def device_model(self) -> devices.DeviceModel:
-        return resolve_device(self.device["preset"], {k: x for k, x in self.device.items() if k != "preset"})
+        return resolve_device(self.device["preset"],
+                              {k: x for k, x in self.device.items() if k not in ("preset", "label")})
+
+    def device_label(self) -> str:
+        """The device's name in results and plots: ``device.label``, a device file's label, or the preset."""
+        return self.device["label"] or device_label(self.device["preset"])
 
     def periphery_model(self) -> Periphery:
         return resolve_periphery(self.periphery["preset"],
@@ -229,7 +267,7 @@ def resolve_bare(sets: dict, device_name: str = "ideal") -> dict:
     """Bare ``--set`` keys → key paths: a top-level key, else the device's field, the periphery's, the update
     parameters', else a rule hyperparameter."""
     try:
-        dev_fields = {f.name for f in dataclasses.fields(devices.get_device(device_name))}
+        dev_fields = {f.name for f in dataclasses.fields(resolve_device(device_name))}
     except (ValueError, TypeError):         # a bad device name: validation reports it with its key path
         dev_fields = set()
     owners = (("device", dev_fields), ("periphery", {f.name for f in dataclasses.fields(Periphery)}),
@@ -275,11 +313,15 @@ def read_toml(path: str) -> dict:
         raise ConfigError(f"{path}: values nested too deeply") from None
 
 
-def raw_from_flags(config_path: str | None, flags: dict, given: dict | None = None) -> dict:
+def raw_from_flags(config_path: str | None, flags: dict, given: dict | None = None,
+                   file_device: bool = True) -> dict:
     """The raw (unvalidated) config: the file (if any), then the flags given (``FLAGS`` names, None: not
     given), then ``given`` (key paths or bare keys, resolved by ``resolve_bare``; ``parse_sets`` turns
-    ``--set`` items into it): later wins."""
+    ``--set`` items into it): later wins. ``file_device=False`` leaves out the file's [device] table (a
+    comparison over several devices: its fields describe one device)."""
     raw = read_toml(config_path) if config_path else {}
+    if not file_device:
+        raw.pop("device", None)
     sets = {}
     for flag, value in flags.items():
         if value is None:

@@ -56,7 +56,7 @@ def run_config(cfg: config_mod.Config, trace_path: str | None = None, progress: 
     acc, val = hist["test_accuracy"], hist["val_accuracy"]
     sizes = [data.n_features, *cfg.network["hidden"], data.n_classes]
     cost = network_cost(net, coeff)["total"]
-    return {"rule": rule, "device": cfg.device["preset"], "dataset": data.name, "sizes": sizes,
+    return {"rule": rule, "device": cfg.device_label(), "dataset": data.name, "sizes": sizes,
             "activation": cfg.network["activation"], "epochs": tr["epochs"], "batch_size": tr["batch_size"],
             "lr": tr["lr"], "seed": cfg.seed, "test_accuracy": acc[-1] if acc else None,
             "accuracy_per_epoch": acc, "val_accuracy": val[-1] if val else None, "val_accuracy_per_epoch": val,

@@ -121,7 +121,7 @@ class TraceWriter:
         tmp = path + ".tmp"
         f = self.f = h5py.File(tmp, "w", libver="latest")
         f.attrs.update(format=FORMAT, format_version=FORMAT_VERSION, seed=config.seed,
-                       created=time.strftime("%Y-%m-%dT%H:%M:%S%z"))
+                       device_label=config.device_label(), created=time.strftime("%Y-%m-%dT%H:%M:%S%z"))
         cfg = f.create_group("config")
         cfg.create_dataset("toml", data=config.to_toml())
         for section, values in config.to_dict().items():
@@ -434,7 +434,8 @@ class Trace:
         attrs = self.f["config"].attrs
         return {"path": self.path, "format_version": int(self.f.attrs["format_version"]),
                 "seed": int(self.f.attrs["seed"]), "rule": attrs.get("rule.name", ""),
-                "device": attrs.get("device.preset", ""), "epochs": self.epochs,
+                "device": str(self.f.attrs.get("device_label", attrs.get("device.preset", ""))),
+                "epochs": self.epochs,
                 "final_test_accuracy": float(acc[-1]) if len(acc) else None, "diverged": self.diverged,
                 "diverged_reason": self.diverged_reason,
                 "matrices": self.matrices(), "tiles": sum(len(self.tiles(m)) for m in self.matrices()),
