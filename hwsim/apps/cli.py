@@ -208,8 +208,10 @@ def cmd_train(args) -> int:
 
 
 def cmd_config_show(args) -> int:
+    from hwsim.workflow.config import dumps
     cfg = _config_from_args(args)
-    print(json.dumps(cfg.to_dict(), indent=1) if args.json else cfg.to_toml(), end="" if not args.json else "\n")
+    full = cfg.resolved()
+    print(json.dumps(full, indent=1, default=str) if args.json else dumps(full), end="" if not args.json else "\n")
     return 0
 
 
@@ -308,6 +310,21 @@ def cmd_inspect(args) -> int:
     print(f"  {len(s['matrices'])} matrices on {s['tiles']} tiles: {', '.join(s['matrices'])}")
     print(f"  pulses {s['pulses']:.3e}; energy {s['energy_J']:.3e} J (writes {s['write_energy_J']:.3e} J)")
     print("  versions: " + ", ".join(f"{k} {v}" for k, v in s["versions"].items() if v))
+    return 0
+
+
+def cmd_report(args) -> int:
+    from hwsim.apps import report
+    from hwsim.workflow.trace import Trace
+    with Trace(args.trace) as t:
+        rep = report.build(t)
+    png = args.output or args.trace.rsplit(".", 1)[0] + "_report.png"
+    report.figure(rep, png)
+    if args.json:
+        print(json.dumps(dict(rep, figure=png)))
+    else:
+        print(report.table(rep))
+        print(f"wrote {png}")
     return 0
 
 
@@ -465,6 +482,13 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("trace")
     p.add_argument("--json", action="store_true")
     p.set_defaults(func=cmd_inspect)
+
+    p = sub.add_parser("report", help="what the chip costs, per layer: area, energy and latency per inference "
+                       "and per training step (NeuroSim-style)")
+    p.add_argument("trace")
+    p.add_argument("-o", "--output", help="figure (default: next to the trace)")
+    p.add_argument("--json", action="store_true")
+    p.set_defaults(func=cmd_report)
 
     p = sub.add_parser("plot", help="figures from a trace")
     p.add_argument("trace")

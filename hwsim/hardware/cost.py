@@ -12,6 +12,11 @@ from — the device, the config, or hwsim's default):
 | adc_energy | 2e-12 | J | one output conversion (order of an 8-bit SAR ADC in recent ADC surveys; hwsim's choice) |
 | t_adc | 10e-9 | s | one conversion; one ADC per output line, all lines in parallel |
 | mac_energy | 4.6e-12 | J | one digital multiply-accumulate in 32-bit floating point: 3.7 pJ multiply + 0.9 pJ add at 45 nm (M. Horowitz, "Computing's energy problem", ISSCC 2014) |
+| adc_share | 1 | lines | output lines that share one ADC by column multiplexing (NeuroSim's numColMuxed; 1: one ADC per line); a read of one vector takes adc_share conversion cycles |
+| tech_node | 32e-9 | m | feature size F of the CMOS process (areas, `hwsim report`) |
+| cell_area_f2 | 16 | F² | area of one device's cell: 1T1R 4F × 4F = 16 F² (MLP+NeuroSim V3, Cell.cpp: heightInFeatureSize = widthInFeatureSize = 4 with a CMOS access transistor; 4 F² without) |
+| adc_area | 1.5e-9 | m² | one ADC (order of a small 8-bit SAR ADC in 28–65 nm in B. Murmann's ADC performance survey; hwsim's choice) |
+| dac_area | 1e-10 | m² | one line driver with its DAC (hwsim's order-of-magnitude choice) |
 
 What is counted:
 - Reads: every forward or transposed read through the periphery; every read-back of a matrix by a rule or a
@@ -25,14 +30,20 @@ What is counted:
 - Latency of a step is its critical path: the tiles of a matrix work in parallel (the slowest tile counts), the
   matrices one after another (layers in sequence, and within a layer its input stages and factors in the
   order of the data). Reads: (t_read + t_adc) per input vector; stochastic updates: BL slots per sample;
-  counted updates: the largest pulse count; a slot lasts pulse_width. Digital operations are not timed.
+  counted updates: the largest pulse count; a slot lasts pulse_width; with adc_share lines per ADC a read
+  takes adc_share conversion cycles. Digital operations are not timed.
+- Area (``tile_area``, ``hwsim report``): per physical tile its devices (2 per cell of the whole array),
+  one ADC per adc_share output lines in each direction (forward reads convert rows, transposed reads
+  columns), one driver with its DAC per line.
 """
 from __future__ import annotations
 
 import numpy as np
 
 COEFFICIENTS = {"pulse_energy": None, "pulse_width": None, "t_read": 10e-9, "dac_energy": 0.5e-12,
-                "adc_energy": 2e-12, "t_adc": 10e-9, "mac_energy": 4.6e-12}
+                "adc_energy": 2e-12, "t_adc": 10e-9, "mac_energy": 4.6e-12, "adc_share": 1.0, "tech_node": 32e-9,
+                "cell_area_f2": 16.0, "adc_area": 1.5e-9, "dac_area": 1e-10}
+AREA_KEYS = ("tech_node", "cell_area_f2", "adc_area", "dac_area")
 DEFAULT_PULSE_ENERGY = 1e-12
 DEFAULT_PULSE_WIDTH = 10e-9
 
@@ -71,11 +82,21 @@ def tile_cost(tile, coeff: dict) -> dict:
         "adc_conversions": tile.adc_conversions,
         "dac_energy_J": tile.dac_conversions * coeff["dac_energy"],
         "adc_energy_J": tile.adc_conversions * coeff["adc_energy"],
-        "read_latency_s": tile.read_vectors * (coeff["t_read"] + coeff["t_adc"]),
+        "read_latency_s": tile.read_vectors * coeff["adc_share"] * (coeff["t_read"] + coeff["t_adc"]),
         "update_latency_s": tile.update_slots * coeff["pulse_width"],
     }
     out["energy_J"] = out["write_energy_J"] + out["read_energy_J"] + out["dac_energy_J"] + out["adc_energy_J"]
     return out
+
+
+def tile_area(rows: int, cols: int, coeff: dict) -> dict:
+    """Area [m²] of one physical array of rows × cols cells (device pairs) and its converters."""
+    share = max(1.0, coeff["adc_share"])
+    cells = 2 * rows * cols * coeff["cell_area_f2"] * coeff["tech_node"] ** 2
+    adcs = (np.ceil(rows / share) + np.ceil(cols / share)) * coeff["adc_area"]
+    dacs = (rows + cols) * coeff["dac_area"]
+    return {"array_area_m2": float(cells), "adc_area_m2": float(adcs), "dac_area_m2": float(dacs),
+            "area_m2": float(cells + adcs + dacs)}
 
 
 def network_cost(network, coeff: dict) -> dict:

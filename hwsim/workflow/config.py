@@ -27,6 +27,8 @@ import copy
 import dataclasses
 import tomllib
 
+import numpy as np
+
 from hwsim import devices, learning_rules
 from hwsim.devices import validation as v
 from hwsim.hardware.cost import COEFFICIENTS
@@ -202,6 +204,19 @@ class Config:
 
     def to_dict(self) -> dict:
         return dataclasses.asdict(self)
+
+    def resolved(self) -> dict:
+        """The config with everything filled in: every field of the device and of the periphery, every
+        hyperparameter of the rule, every cost coefficient (what ``hwsim config show`` prints)."""
+        from hwsim.hardware.cost import coefficients
+        out = self.to_dict()
+        dev = self.device_model()
+        out["device"] = {"preset": self.device["preset"], "label": self.device_label(), **dev.parameters()}
+        out["periphery"] = {"preset": self.periphery["preset"], **dataclasses.asdict(self.periphery_model())}
+        out["rule"] = {"name": self.rule["name"],
+                       **learning_rules.check_hyperparameters(self.rule["name"], self.rule_hyper())}
+        out["cost"] = coefficients(dev, self.cost)
+        return out
 
     def to_toml(self) -> str:
         return dumps(self.to_dict())
@@ -421,7 +436,8 @@ def validate(raw: dict) -> Config:
     for key, value in cfg.cost.items():
         if key not in COEFFICIENTS:
             raise _err(f"cost.{key}", f"unknown coefficient; known: {', '.join(COEFFICIENTS)}")
-        cfg.cost[key] = _checked(f"cost.{key}", value, v.Real(0.0, 1.0))
+        limit = v.Real(1.0, 4096.0) if key in ("adc_share", "cell_area_f2") else v.Real(0.0, 1.0)
+        cfg.cost[key] = _checked(f"cost.{key}", value, limit)
     if cfg.network["rank"] is not None and cfg.requirements()["factorization"] is None:
         raise _err("network.rank", f"only factorised rules (dfa_svd, enn, enn_local) take a rank; rule "
                    f"{cfg.rule['name']!r} trains dense layers")
@@ -436,6 +452,8 @@ def _checked(path, value, constraint):
 
 
 def _toml_value(x):
+    if isinstance(x, np.generic):
+        x = x.item()
     if isinstance(x, bool):
         return "true" if x else "false"
     if isinstance(x, (int, float)):

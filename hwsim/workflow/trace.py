@@ -22,7 +22,7 @@ FORMAT = "hwsim-trace"
 FORMAT_VERSION = 2
 PARAM_ROWS = ("w_min", "w_max", "scale_up", "scale_down", "c2c_std", "drift_nu")
 EPOCH_METRICS = {"train_loss": np.float64, "test_accuracy": np.float64, "val_accuracy": np.float64,
-                 "saturated": np.float64,
+                 "saturated": np.float64, "steps": np.int64,
                  "pulses_potentiation": np.int64, "pulses_depression": np.int64, "refresh_pulses": np.int64,
                  "refreshes": np.int64}
 TIMING = ("wall_s",)                          # the only non-deterministic data (excluded from comparisons)
@@ -124,6 +124,8 @@ class TraceWriter:
                        device_label=config.device_label(), created=time.strftime("%Y-%m-%dT%H:%M:%S%z"))
         cfg = f.create_group("config")
         cfg.create_dataset("toml", data=config.to_toml())
+        from hwsim.workflow.config import dumps
+        cfg.create_dataset("resolved_toml", data=dumps(config.resolved()))
         for section, values in config.to_dict().items():
             if isinstance(values, dict):
                 for k, x in values.items():

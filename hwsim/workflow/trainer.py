@@ -73,7 +73,8 @@ def train(network, rule, data: Dataset, epochs: int = 10, batch_size: int = 32, 
                          f"{data.n_features} features")
     if data.n_classes > classes:
         raise ValueError(f"the network has {classes} outputs, dataset {data.name!r} has {data.n_classes} classes")
-    hist = {"epoch": [], "train_loss": [], "test_accuracy": [], "val_accuracy": [], "pulses": [], "saturated": [],
+    hist = {"epoch": [], "train_loss": [], "test_accuracy": [], "val_accuracy": [], "pulses": [], "steps": [],
+            "saturated": [],
             "wall_s": [], "pulses_potentiation": [], "pulses_depression": [], "refresh_pulses": [], "refreshes": [],
             "diverged": False, "diverged_reason": "", "extra": {}}
     monitor = DivergenceMonitor()
@@ -113,6 +114,7 @@ def train(network, rule, data: Dataset, epochs: int = 10, batch_size: int = 32, 
         if data.x_val is not None:
             hist["val_accuracy"].append(evaluate(network, data.x_val, data.y_val))
         hist["pulses"].append(int(pulses))
+        hist["steps"].append(len(losses))
         now = network.pulse_totals()
         hist["pulses_potentiation"].append(now[0] - totals[0])
         hist["pulses_depression"].append(now[1] - totals[1])
