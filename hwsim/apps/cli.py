@@ -313,6 +313,28 @@ def cmd_inspect(args) -> int:
     return 0
 
 
+def cmd_infer(args) -> int:
+    from hwsim.apps import plots
+    from hwsim.workflow.infer import infer, parse_times
+    res = infer(args.trace, parse_times(args.times), args.draws, args.program, args.seed,
+                progress=not (args.json or args.quiet))
+    png = args.output or args.trace.rsplit(".", 1)[0] + "_infer.png"
+    plots.infer_figure(res, png)
+    res["figure"] = png
+    if args.json:
+        print(json.dumps(res))
+    elif not args.quiet:
+        print(f"{args.trace}: programmed by {args.program} onto {args.draws} fresh draws of {res['device']} "
+              f"({res['programming_pulses_mean']:.3g} pulses each); drift ν = {res['drift_nu']:g} ± "
+              f"{res['drift_nu_dtod']:g}, t0 = {res['drift_t0_s']:g} s")
+        print(f"{'time':>12s} {'accuracy':>16s} {'mean G/G(t0)':>13s}")
+        for t, m, s, g in zip(res["times_s"], res["accuracy_mean"], res["accuracy_std"],
+                              res["conductance_ratio_mean"]):
+            print(f"{t:12.4g} {100 * m:9.2f} ± {100 * s:4.2f} {g:13.4f}")
+        print(f"wrote {png}")
+    return 0
+
+
 def cmd_report(args) -> int:
     from hwsim.apps import report
     from hwsim.workflow.trace import Trace
@@ -482,6 +504,19 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("trace")
     p.add_argument("--json", action="store_true")
     p.set_defaults(func=cmd_inspect)
+
+    p = sub.add_parser("infer", help="deployment over time: program the trained weights onto fresh devices, "
+                       "let them drift, read them with noise; accuracy at each time")
+    p.add_argument("trace")
+    p.add_argument("--times", default="1s,1h,1d,1y", help="times after programming: 1s,10min,1h,1d,1w,1y")
+    p.add_argument("--program", choices=("verify", "ideal"), default="verify",
+                   help="write-and-verify with real pulses (default) or ideal states")
+    p.add_argument("--draws", type=_positive_int, default=3, help="device draws (default 3)")
+    p.add_argument("--seed", type=_seed, default=0)
+    p.add_argument("-o", "--output", help="figure (default: next to the trace)")
+    p.add_argument("--json", action="store_true")
+    p.add_argument("--quiet", action="store_true")
+    p.set_defaults(func=cmd_infer)
 
     p = sub.add_parser("report", help="what the chip costs, per layer: area, energy and latency per inference "
                        "and per training step (NeuroSim-style)")

@@ -243,3 +243,27 @@ def spiking_figure(res, times, acc, analog, path):
     fig.tight_layout()
     fig.savefig(path, dpi=120)
     plt.close(fig)
+
+
+def infer_figure(res, path):
+    """Accuracy after programming against time (log), mean ± std over device draws, and the mean conductance
+    relative to the programmed one."""
+    plt = _pyplot()
+    t = np.array(res["times_s"])
+    fig, ax = plt.subplots(figsize=(6.5, 4))
+    ax.errorbar(t, 100 * np.array(res["accuracy_mean"]), yerr=100 * np.array(res["accuracy_std"]), fmt="o-",
+                capsize=3, label=f"test accuracy ({res['draws']} device draws)")
+    ax.set_xscale("log")
+    ax.set_xlabel("time after programming [s]")
+    ax.set_ylabel("test accuracy [%]")
+    bx = ax.twinx()
+    bx.plot(t, res["conductance_ratio_mean"], "s--", color="tab:orange", label="mean G / G(t0)")
+    bx.set_ylabel("mean conductance / programmed")
+    ax.set_title(f"{res['device']}: programmed by {res['program']}, drift ν = {res['drift_nu']:g} ± "
+                 f"{res['drift_nu_dtod']:g}", fontsize=9)
+    lines = ax.get_legend_handles_labels()
+    more = bx.get_legend_handles_labels()
+    ax.legend(lines[0] + more[0], lines[1] + more[1], fontsize=8, loc="lower left")
+    fig.tight_layout()
+    fig.savefig(path, dpi=120)
+    plt.close(fig)
