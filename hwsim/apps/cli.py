@@ -293,8 +293,17 @@ def cmd_sweep(args) -> int:
     from hwsim.workflow.sweep import grid_points, parse_axis
     if not args.grid:
         raise UsageError("sweep needs at least one --grid key.path=values")
+    from hwsim.workflow.config import resolve_key
+    base, cfg = _base_config(args)
     axes = [parse_axis(g) for g in args.grid]
-    return _grid_run(args, grid_points(axes), [k for k, _ in axes], plots.sweep)
+    axes = [(resolve_key(k, cfg.device["preset"]), v) for k, v in axes]
+    seeds = args.seeds or cfg.compare["seeds"]
+    if seeds > 1:
+        if any(k == "seed" for k, _ in axes):
+            raise UsageError("give either --seeds or a seed grid axis, not both")
+        axes.append(("seed", [cfg.seed + k for k in range(seeds)]))
+    base.pop("compare", None)
+    return _grid_run(args, grid_points(axes), [k for k, _ in axes], plots.sweep, base)
 
 
 def cmd_inspect(args) -> int:
@@ -495,6 +504,8 @@ def build_parser() -> argparse.ArgumentParser:
         else:
             p.add_argument("--grid", action="append", metavar="KEY=VALUES",
                            help="axis: key.path=v1,v2,… or key.path=start:stop:count (repeatable)")
+            p.add_argument("--seeds", type=_positive_int,
+                           help="runs per grid point (seeds seed … seed+N−1), shown as mean ± std")
         p.add_argument("-o", "--out", default="out", help="folder for results.csv, traces/ and the figure")
         p.add_argument("--workers", type=_seed, default=0, help="local dask worker processes (0: in-process)")
         p.add_argument("--scheduler", help="tcp://HOST:PORT of an existing dask scheduler")

@@ -1,6 +1,8 @@
 """Figures. matplotlib is imported inside each function (Agg backend), never at import time."""
 from __future__ import annotations
 
+import json
+
 import numpy as np
 
 
@@ -125,75 +127,131 @@ def compare(rows, summary, tune_keys, out):
 
 
 def sweep(rows, out):
-    """sweep.png: heatmap of final accuracy over the first two axes (others averaged), or a line for one."""
+    """sweep.png: final test accuracy over the grid — a heatmap of the first two axes with every cell's mean ±
+    std over seeds written in it (further axes averaged, said in the title), or a line with error bars for one
+    axis; diverged points are marked and left out of the means."""
     import os
     plt = _pyplot()
     from hwsim.workflow.sweep import METRICS
-    keys = [k for k in rows[0] if k != "point_id" and k not in METRICS]
-    acc = np.array([_accuracy(r) for r in rows])
-    fig, ax = plt.subplots(figsize=(6, 4.5))
+    keys = [k for k in rows[0] if k not in ("point_id", "seed", "chosen") and k not in METRICS]
+    cells = {}
+    for r in rows:
+        cells.setdefault(tuple(json.dumps(r[k]) for k in keys[:2]), []).append(r)
+    axes = [list(dict.fromkeys(json.dumps(r[k]) for r in rows)) for k in keys[:2]]
+
+    def stats(group):
+        acc = [_accuracy(r) for r in group if not r.get("diverged")]
+        acc = [a for a in acc if np.isfinite(a)]
+        return (100 * np.mean(acc) if acc else np.nan, 100 * np.std(acc) if acc else np.nan, len(group),
+                sum(bool(r.get("diverged")) for r in group))
+    seeds = max(len(g) for g in cells.values())
+    fig, ax = plt.subplots(figsize=(7, 5))
     if len(keys) == 1:
-        xs = [r[keys[0]] for r in rows]
-        ax.plot(range(len(xs)), 100 * acc, "o-")
-        ax.set_xticks(range(len(xs)), xs, rotation=30, fontsize=8)
+        xs = axes[0]
+        st = [stats(cells[(x,)]) for x in xs]
+        ax.errorbar(range(len(xs)), [s[0] for s in st], yerr=[s[1] for s in st], fmt="o-", capsize=3)
+        for i, s in enumerate(st):
+            if s[3]:
+                ax.annotate(f"{s[3]} diverged", (i, s[0] if np.isfinite(s[0]) else 0), fontsize=7, color="r")
+        ax.set_xticks(range(len(xs)), [json.loads(x) for x in xs], rotation=30, fontsize=8)
         ax.set_xlabel(keys[0])
         ax.set_ylabel("final test accuracy [%]")
+        ax.set_ylim(0, 100)
     else:
-        a = list(dict.fromkeys(r[keys[0]] for r in rows))
-        b = list(dict.fromkeys(r[keys[1]] for r in rows))
-        grid = np.full((len(a), len(b)), np.nan)
-        cnt = np.zeros_like(grid)
-        for r, v in zip(rows, acc):
-            i, j = a.index(r[keys[0]]), b.index(r[keys[1]])
-            grid[i, j] = np.nansum([0 if np.isnan(grid[i, j]) else grid[i, j], v])
-            cnt[i, j] += 1
-        grid = grid / np.maximum(cnt, 1)
-        im = ax.imshow(grid, vmin=0, vmax=1, cmap="viridis", aspect="auto", origin="lower")
-        ax.set_yticks(range(len(a)), a, fontsize=8)
-        ax.set_xticks(range(len(b)), b, rotation=30, fontsize=8)
+        a, b = axes
+        mean = np.full((len(a), len(b)), np.nan)
+        for i, x in enumerate(a):
+            for j, y in enumerate(b):
+                if (x, y) not in cells:
+                    continue
+                m, sd, n, div = stats(cells[(x, y)])
+                mean[i, j] = m
+                label = "diverged" if not np.isfinite(m) else f"{m:.1f}" + (f"\n±{sd:.1f}" if n > 1 else "")
+                if div and np.isfinite(m):
+                    label += f"\n({div} div.)"
+                ax.text(j, i, label, ha="center", va="center", fontsize=7,
+                        color="r" if not np.isfinite(m) else ("w" if m < 60 else "k"))
+        im = ax.imshow(mean, vmin=0, vmax=100, cmap="viridis", aspect="auto", origin="lower")
+        ax.set_yticks(range(len(a)), [json.loads(x) for x in a], fontsize=8)
+        ax.set_xticks(range(len(b)), [json.loads(x) for x in b], rotation=30, fontsize=8)
         ax.set_ylabel(keys[0])
         ax.set_xlabel(keys[1])
-        fig.colorbar(im, label="final test accuracy" + (" (mean over other axes)" if len(keys) > 2 else ""))
-    ax.set_title("sweep", fontsize=10)
+        fig.colorbar(im, label="final test accuracy [%]")
+    rest = f"; averaged over {', '.join(keys[2:])}" if len(keys) > 2 else ""
+    ax.set_title(f"sweep of {' × '.join(keys[:2])}: mean ± std over {seeds} run(s) per cell{rest}", fontsize=9)
     fig.tight_layout()
     fig.savefig(os.path.join(out, "sweep.png"), dpi=120)
     plt.close(fig)
 
 
 def trace_figure(path, what, out):
-    """From a trace: 'curves' (loss and accuracy per epoch), 'conductance' (histograms of G+ and G− at the
-    last snapshot), 'pulses' (cumulative pulses per device: endurance)."""
+    """From a trace: 'curves' (loss, test and validation accuracy per epoch), 'conductance' (histograms of G+
+    and G− at every snapshot, coloured by epoch), 'pulses' (pulses per device, potentiation and depression
+    apart: endurance). Titles name the rule, the device and the epochs."""
+    from matplotlib.ticker import MaxNLocator
+
     from hwsim.workflow.trace import Trace
     plt = _pyplot()
     with Trace(path) as t:
-        fig, axes = plt.subplots(1, 2, figsize=(10, 3.8))
+        s = t.summary()
+        title = f"{s['rule']} on {s['device']}, {s['epochs']} epoch(s)" + ("  (diverged)" if s["diverged"] else "")
+        fig, axes = plt.subplots(1, 2, figsize=(11, 4))
         if what == "curves":
             m = t.metrics()
             axes[0].plot(m["epoch"], m["train_loss"], "o-")
-            axes[0].set_ylabel("train loss")
-            axes[1].plot(m["epoch"], 100 * m["test_accuracy"], "o-")
-            axes[1].set_ylabel("test accuracy [%]")
+            axes[0].set_ylabel("training loss [nats]")
+            axes[1].plot(m["epoch"], 100 * m["test_accuracy"], "o-", label="test")
+            if np.isfinite(m["val_accuracy"]).any():
+                axes[1].plot(m["epoch"], 100 * m["val_accuracy"], "s--", label="validation")
+            axes[1].set_ylabel("accuracy [%]")
+            axes[1].legend(fontsize=8)
             for a in axes:
                 a.set_xlabel("epoch")
-        else:
+                a.xaxis.set_major_locator(MaxNLocator(integer=True))
+        elif what == "conductance":
+            snaps = {}
             for name in t.matrices():
                 for tile in t.tiles(name):
-                    if what == "conductance":
-                        epochs, gp, gm = t.snapshots(tile)
-                        if len(epochs):
-                            axes[0].hist(1e6 * gp[-1].ravel(), bins=60, histtype="step", label=name)
-                            axes[1].hist(1e6 * gm[-1].ravel(), bins=60, histtype="step", label=name)
-                    else:
-                        pc = t.pulse_count(tile)
-                        axes[0].hist((pc[0] + pc[1]).ravel(), bins=60, histtype="step", label=name)
-                        axes[1].hist((pc[2] + pc[3]).ravel(), bins=60, histtype="step", label=name)
-            labels = ("G+ [µS]", "G− [µS]") if what == "conductance" else ("pulses per G+ device", "pulses per G− device")
-            for a, lab in zip(axes, labels):
-                a.set_xlabel(lab)
+                    epochs, gp, gm = t.snapshots(tile)
+                    for k, e in enumerate(epochs):
+                        acc = snaps.setdefault(int(e), ([], []))
+                        acc[0].append(gp[k].ravel())
+                        acc[1].append(gm[k].ravel())
+            if not snaps:
+                for a in axes:
+                    a.text(0.5, 0.5, "no conductance snapshots (trace.snapshots)", ha="center",
+                           transform=a.transAxes)
+            cmap = plt.get_cmap("viridis")
+            order = sorted(snaps)
+            for k, e in enumerate(order):
+                color = cmap(k / max(len(order) - 1, 1))
+                for a, values in zip(axes, snaps[e]):
+                    a.hist(1e6 * np.concatenate(values), bins=60, histtype="step", color=color,
+                           label=f"epoch {e}")
+            for a, side in zip(axes, ("G+", "G−")):
+                a.set_xlabel(f"{side} [µS]")
+                a.set_ylabel("devices")
+            if order:
+                axes[0].legend(fontsize=7, ncol=1 + len(order) // 12)
+        else:
+            counts = np.zeros(4, object)
+            parts = [[], [], [], []]
+            for name in t.matrices():
+                for tile in t.tiles(name):
+                    pc = t.pulse_count(tile).reshape(4, -1)
+                    for k in range(4):
+                        parts[k].append(pc[k])
+            counts = [np.concatenate(p) for p in parts]
+            for a, (pot, dep, side) in zip(axes, ((0, 1, "G+"), (2, 3, "G−"))):
+                top = max(1, int(max(counts[pot].max(initial=0), counts[dep].max(initial=0))))
+                bins = np.linspace(0, top, 50)
+                a.hist(counts[pot], bins=bins, histtype="step", label=f"potentiation ({counts[pot].sum():.3g})")
+                a.hist(counts[dep], bins=bins, histtype="step", label=f"depression ({counts[dep].sum():.3g})")
+                a.set_xlabel(f"pulses per {side} device")
                 a.set_ylabel("devices")
                 a.set_yscale("log")
-            axes[0].legend(fontsize=7)
-        fig.suptitle(f"{path}: {what}", fontsize=9)
+                a.legend(fontsize=8)
+        fig.suptitle(f"{title}: {what}", fontsize=10)
         fig.tight_layout()
         fig.savefig(out, dpi=120)
         plt.close(fig)
