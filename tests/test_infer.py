@@ -44,3 +44,43 @@ def test_write_and_verify_programming_counts_pulses(tmp_path, capsys):
     res = json.loads(capsys.readouterr().out)
     assert res["programming_pulses_mean"] > 0 and trained > 0.5
     assert res["accuracy_mean"][0] > trained - 0.15        # fresh devices, programmed to within one step
+
+
+@pytest.mark.parametrize("rule", ["bp", "dfa_svd"])          # stochastic updates; counted (Stiefel) updates
+def test_pulse_events_sum_to_the_pulse_counters(rule, tmp_path, capsys):
+    """Every pulse recorded: summed per device and kind, the events equal the trace's final pulse counters."""
+    import csv
+
+    from hwsim.workflow.trace import Trace
+    path = str(tmp_path / "t.h5")
+    assert main(["train", "--rule", rule, "--device", "reram-sb", "--epochs", "2", "--hidden", "8", "--events",
+                 "--trace", path, "--quiet"]) == 0
+    with Trace(path) as t:
+        ev = t.events()
+        assert len(ev["step"]) > 0 and ev["step"].max() < int(t.metrics()["steps"].sum())
+        tiles = {tile.attrs["tile_id"]: t.pulse_count(tile) for name in t.matrices() for tile in t.tiles(name)}
+    for tid, counts in tiles.items():
+        got = np.zeros_like(counts)
+        sel = ev["tile"] == tid
+        kind = 2 * ev["side"][sel] + (ev["polarity"][sel] < 0)
+        np.add.at(got, (kind, ev["row"][sel], ev["col"][sel]), ev["count"][sel])
+        np.testing.assert_array_equal(got, counts)
+    out = tmp_path / "e.csv"
+    assert main(["events", path, "--csv", str(out), "--json"]) == 0
+    assert json.loads(capsys.readouterr().out)["events"] == len(ev["step"])
+    rows = list(csv.DictReader(open(out)))
+    assert len(rows) == len(ev["step"]) and set(rows[0]) == {"step", "tile", "row", "col", "side", "polarity",
+                                                              "count"}
+
+
+def test_event_window_and_subsample(tmp_path):
+    from hwsim.workflow.trace import Trace
+    path = str(tmp_path / "t.h5")
+    assert main(["train", "--rule", "bp", "--device", "reram-sb", "--epochs", "1", "--hidden", "8", "--events",
+                 "--set", "trace.events_first_step=5", "--set", "trace.events_last_step=9", "--set",
+                 "trace.events_subsample=0.25", "--trace", path, "--quiet"]) == 0
+    with Trace(path) as t:
+        ev = t.events()
+    assert ev["step"].min() >= 5 and ev["step"].max() <= 9
+    devices_seen = {(int(a), int(b), int(c)) for a, b, c in zip(ev["tile"], ev["row"], ev["col"])}
+    assert len(devices_seen) <= 0.25 * (8 * 65 + 10 * 9) + 2

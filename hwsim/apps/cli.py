@@ -179,7 +179,10 @@ def _config_from_args(args):
     """The config file (if any), then the flags given, then --set: later wins (hwsim.workflow.config)."""
     from hwsim.workflow import config as config_mod
     flags = {flag: getattr(args, flag, None) for flag in config_mod.FLAGS}
-    return config_mod.from_flags(args.config, flags, config_mod.parse_sets(args.set))
+    given = config_mod.parse_sets(args.set)
+    if getattr(args, "events", False):
+        given = {"trace.events": True, **given}
+    return config_mod.from_flags(args.config, flags, given)
 
 
 def cmd_train(args) -> int:
@@ -319,6 +322,29 @@ def cmd_inspect(args) -> int:
     print(f"  {len(s['matrices'])} matrices on {s['tiles']} tiles: {', '.join(s['matrices'])}")
     print(f"  pulses {s['pulses']:.3e}; energy {s['energy_J']:.3e} J (writes {s['write_energy_J']:.3e} J)")
     print("  versions: " + ", ".join(f"{k} {v}" for k, v in s["versions"].items() if v))
+    return 0
+
+
+def cmd_events(args) -> int:
+    from hwsim.workflow.events import to_csv
+    from hwsim.workflow.trace import Trace
+    with Trace(args.trace) as t:
+        events = t.events()
+        recorded = bool(t.config.trace["events"])
+    n = len(events["step"])
+    if args.csv:
+        to_csv(events, args.csv)
+    if args.json:
+        print(json.dumps({"trace": args.trace, "events": n, "pulses": int(events["count"].sum()),
+                          "csv": args.csv or None, "recorded": recorded}))
+    else:
+        if not recorded:
+            print(f"{args.trace}: no events recorded (train with --events)")
+        else:
+            print(f"{args.trace}: {n} events, {int(events['count'].sum())} pulses"
+                  + (f", steps {int(events['step'].min())}–{int(events['step'].max())}" if n else ""))
+        if args.csv:
+            print(f"wrote {args.csv} (columns: step, tile, row, col, side 0=G+ 1=G−, polarity, count)")
     return 0
 
 
@@ -480,6 +506,8 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("train", help="train a network on simulated tiles with a learning rule")
     run_flags(p)
+    p.add_argument("--events", action="store_true",
+                   help="record every pulse in the trace (trace.events; window and subsample: trace.events_*)")
     p.add_argument("--trace", help="write the HDF5 trace here (docs/trace-format.md)")
     p.add_argument("-o", "--out", help="output folder (trace.h5 goes there unless --trace)")
     p.set_defaults(func=cmd_train)
@@ -515,6 +543,12 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("trace")
     p.add_argument("--json", action="store_true")
     p.set_defaults(func=cmd_inspect)
+
+    p = sub.add_parser("events", help="the pulse events a trace recorded (train --events), e.g. as CSV")
+    p.add_argument("trace")
+    p.add_argument("--csv", help="write every event to this CSV file")
+    p.add_argument("--json", action="store_true")
+    p.set_defaults(func=cmd_events)
 
     p = sub.add_parser("infer", help="deployment over time: program the trained weights onto fresh devices, "
                        "let them drift, read them with noise; accuracy at each time")

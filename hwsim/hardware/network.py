@@ -55,6 +55,8 @@ class Network:
             shared_basis, center, decorrelate, weight_fill
         seq = as_seed_sequence(random_state)
         self._macs = 0 if _state is None else int(_state.get("digital_macs", 0))
+        #: training steps so far (the trainer advances it after every batch; pulse events are stamped with it)
+        self.step = 0 if _state is None else int(_state.get("step", 0))
         self.plan = plan(self.specs, tile_rows, tile_cols, shared_basis, decorrelate)
         self.matrices: dict[str, TiledMatrix] = {}
         for mp in self.plan:
@@ -165,7 +167,7 @@ class Network:
                           "tile_cols": self.tile_cols, "pair": self.pair, "shared_basis": self.shared_basis,
                           "center": self.center, "decorrelate": self.decorrelate,
                           "weight_fill": self.weight_fill},
-                "digital_macs": self.digital_macs,
+                "digital_macs": self.digital_macs, "step": self.step,
                 "matrices": {name: m.state() for name, m in self.matrices.items()},
                 "layers": [{"digital": {k: np.array(v, dtype=np.float64) for k, v in layer.digital.items()},
                             "stages": [s.state() for s in layer.stages]} for layer in self.layers]}

@@ -72,6 +72,8 @@ class Tile:
         #: weight change of one coincidence: in "both" mode G+ and G− each take a pulse, so W moves 2·dw
         self.dw_pair = self.dw_nominal * (2 if pair == "both" else 1)
         self._w32 = self._solvers = self._gsum = None
+        #: a pulse-event recorder (hwsim.workflow.events), told after every call that fires pulses; None: off
+        self.recorder = None
         if _state is not None:
             self._restore(_state)
             return
@@ -212,7 +214,9 @@ class Tile:
         self.offset_minus[...] = 0.0
         self._changed()
 
-    def _changed(self) -> None:
+    def _changed(self, pulsed: bool = False) -> None:
+        if pulsed and self.recorder is not None:
+            self.recorder.record(self)
         self._w32 = None
         self._solvers = None
         self._gsum = None
@@ -352,7 +356,7 @@ class Tile:
                                   self.pulse_counts.reshape(4, -1), rows_bits, rows_neg, cols_neg,
                                   *bit_lists(cols_bits, bl), bl, PAIR_MODES[self.pair], stream_key(key, DEVICE_NOISE),
                                   stream_key(key, WRITE_NOISE))
-        self._changed()
+        self._changed(pulsed=True)
         saturated = (sat_x + sat_d) / (x.size + d.size)
         return {"pulses": int(fired), "saturated": float(saturated)}
 
@@ -370,7 +374,7 @@ class Tile:
                        self.w_minus.reshape(-1), self.offset_plus.reshape(-1), self.offset_minus.reshape(-1),
                        self.pulse_counts.reshape(4, -1), np.ascontiguousarray(n, dtype=np.int64).reshape(-1),
                        PAIR_MODES[self.pair], stream_key(key, DEVICE_NOISE), stream_key(key, WRITE_NOISE))
-        self._changed()
+        self._changed(pulsed=True)
         return int(np.abs(n).sum()) * (2 if self.pair == "both" else 1)
 
     def update_delta(self, delta_w, params: UpdateParameters = DEFAULT_UPDATE) -> int:
@@ -451,7 +455,7 @@ class Tile:
         self.offset_plus[full] = self.offset_minus[full] = 0.0
         self.pulse_counts[1][full] += 1
         self.pulse_counts[3][full] += 1
-        self._changed()
+        self._changed(pulsed=True)
         res = self.program(target, tolerance or self.dw_nominal, max_iterations, mask=full)
         return {"refreshed": n, "pulses": 2 * n + res["pulses"]}
 

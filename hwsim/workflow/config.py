@@ -13,7 +13,9 @@ device and periphery resolution, rule hyperparameters. Every error names its key
     [rule]       name ["bp"] — a rule with schemes ("bp+decor"); other keys are its hyperparameters
     [update]     bl [31], update_management [true], max_pulses [31], rounding ["stochastic"]
     [training]   epochs [30], batch_size [32], lr [0.1]
-    [trace]      path ["": no trace], snapshots ["last"]: "all", "last" or a list of epochs; subsample [1.0]
+    [trace]      path ["": no trace], snapshots ["last"]: "all", "last" or a list of epochs; subsample [1.0];
+                 events [false]: record every pulse (hwsim.workflow.events) from events_first_step [0] to
+                 events_last_step [-1: the end] on a fraction events_subsample [1.0] of the devices
     [cost]       overrides of the cost coefficients (hwsim.hardware.cost.COEFFICIENTS)
     [compare]    seeds [1], tune [{}]: the comparison protocol of ``hwsim compare`` (hwsim.workflow.compare): runs
                  per cell, and the values tried per key path, chosen on the validation split (``train`` ignores it)
@@ -84,7 +86,9 @@ SCHEMA = {
     "training": {"epochs": (30, v.Integer(1, 100_000)), "batch_size": (32, v.Integer(1, 1 << 20)),
                  "lr": (0.1, v.Real(0.0, 1e6, lo_open=True))},
     "trace": {"path": ("", v.Text()), "snapshots": ("last", _Snapshots()),
-              "subsample": (1.0, v.Real(0.0, 1.0, lo_open=True))},
+              "subsample": (1.0, v.Real(0.0, 1.0, lo_open=True)), "events": (False, v.Boolean()),
+              "events_first_step": (0, v.Integer(0, 2**62)), "events_last_step": (-1, v.Integer(-1, 2**62)),
+              "events_subsample": (1.0, v.Real(0.0, 1.0, lo_open=True))},
     "cost": {},
     "compare": {"seeds": (1, v.Integer(1, 1000)), "tune": ({}, _TuneTable())},
 }

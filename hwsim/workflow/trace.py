@@ -141,6 +141,18 @@ class TraceWriter:
         for key in TIMING:
             _grow(tim, key, (), np.float64)
         met.create_dataset("diverged", data=np.zeros(1, np.uint8))
+        self.recorder = None
+        _grow(met, "events_rows", (), np.int64)
+        ev = f.create_group("events")
+        from hwsim.workflow.events import FIELDS, EventRecorder
+        for key, dtype in FIELDS.items():
+            ev.create_dataset(key, (0,), maxshape=(None,), dtype=dtype, chunks=(1 << 16,), compression="gzip",
+                              fletcher32=True)
+        if config.trace["events"]:
+            tr = config.trace
+            self.recorder = EventRecorder(network, tr["events_first_step"], tr["events_last_step"],
+                                          tr["events_subsample"], rng).attach()
+        self._events = 0
         met.create_dataset("diverged_reason", data=np.zeros(1, "S256"))
         dyn = f.create_group("dynamics", track_order=True)
         for name, m in network.matrices.items():
@@ -255,6 +267,15 @@ class TraceWriter:
         for key, vals in cost["tiles"].items():
             for k, x in vals.items():
                 _append(f["cost"]["tiles"][key.replace("/", ".")][k], x)
+        if self.recorder is not None:
+            events = self.recorder.drain()
+            n = len(events["step"])
+            for key, values in events.items():
+                dset = f["events"][key]
+                dset.resize(self._events + n, axis=0)
+                dset[self._events:] = values
+            self._events += n
+        _append(met["events_rows"], self._events)
         slot = f["state"][f"slot{epoch % 2}"]
         for path_, value in _dynamic_state(net.state()).items():
             slot[path_][...] = value
@@ -264,6 +285,8 @@ class TraceWriter:
 
     def finish(self, history):
         """Record divergence and close the file."""
+        if self.recorder is not None:
+            self.recorder.detach()
         self.f["metrics"]["diverged"][0] = np.uint8(bool(history["diverged"]))
         self.f["metrics"]["diverged_reason"][0] = history.get("diverged_reason", "").encode()[:256]
         self.f.flush()
@@ -399,6 +422,11 @@ class Trace:
         if not self.epochs:
             return np.zeros(tile["pulse_count"].shape[1:], np.int64)
         return tile["pulse_count"][self.epochs - 1]
+
+    def events(self) -> dict:
+        """The pulse events of the committed epochs (docs/trace-format.md, /events), as columns."""
+        n = int(self.f["metrics"]["events_rows"][self.epochs - 1]) if self.epochs else 0
+        return {k: self.f["events"][k][:n] for k in self.f["events"]}
 
     def cost_total(self) -> dict:
         """The cost account after the last committed epoch (zeros before the first)."""

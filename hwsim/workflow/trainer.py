@@ -93,6 +93,7 @@ def train(network, rule, data: Dataset, epochs: int = 10, batch_size: int = 32, 
         for start in range(0, n, batch_size):
             idx = order[start:start + batch_size]
             stats = rule.step(network, data.x_train[idx], one_hot(data.y_train[idx], classes))
+            network.step += 1
             losses.append(stats["loss"])
             pulses += stats["pulses"]
             for key, val in stats.items():
