@@ -24,10 +24,9 @@ AIHWKIT = ["--hidden", "32", "--activation", "sigmoid", "--batch-size", "10", "-
 
 EXPERIMENTS = {
     # name: (table, rules, devices, setting, extra --set items)
-    "default": ("default", ["bp", "bp+center", "dfa", "dfa+center", "bp+center+decor", "dfa+center+decor",
-                            "enn+center", "enn_local+center", "bp+unidirectional"],
-                ["ideal", "soft-bounds", "reram-sb", "ag-a-si", "ecram-ibm"], DEFAULT, []),
-    "default-dfa_svd": ("default", ["dfa_svd+center"], ["ideal", "soft-bounds", "reram-sb", "ag-a-si", "ecram-ibm"],
+    "default": ("default", ["bp", "bp+center", "dfa+center", "bp+center+decor", "enn+center", "enn_local+center",
+                            "bp+unidirectional"], ["ideal", "reram-sb", "ag-a-si", "ecram-ibm"], DEFAULT, []),
+    "default-dfa_svd": ("default", ["dfa_svd+center"], ["ideal", "reram-sb", "ag-a-si", "ecram-ibm"],
                         DEFAULT, ["network.rank=8"]),
     "aihwkit": ("aihwkit", ["bp", "bp+center", "dfa+center", "bp+center+decor", "enn+center", "enn_local+center"],
                 ["soft-bounds", "reram-sb"], AIHWKIT, []),
