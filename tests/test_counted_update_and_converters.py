@@ -146,3 +146,26 @@ def test_abs_max_scaling_is_undone_digitally(input_range):
     err = np.abs(tile.forward(x) - x @ W.T)
     assert np.all(err <= bound)
     assert err.max() > 0                        # the converters do quantise
+
+
+def test_periphery_bounds_and_solver_choice():
+    """Bit depths 0 and 2…24 are valid, 1 and 25 (and bools) are not; "auto" solves exactly up to
+    exact_max_cells devices (inclusive); no wire resistance, no solver."""
+    for bits in (0, 2, 24):
+        Periphery(dac_bits=bits, adc_bits=bits)
+    for bits in (1, 25, True, 2.0):
+        with pytest.raises(ValueError, match="dac_bits"):
+            Periphery(dac_bits=bits)
+        with pytest.raises(ValueError, match="adc_bits"):
+            Periphery(adc_bits=bits)
+    Periphery(exact_max_cells=1, output_noise=0.0)
+    with pytest.raises(ValueError, match="exact_max_cells"):
+        Periphery(exact_max_cells=True)
+    per = Periphery(wire_resistance=1.0, exact_max_cells=100)
+    assert per.solver_for(100) == "exact" and per.solver_for(101) == "first-order"
+    assert Periphery(wire_resistance=1.0, ir_drop_solver="first-order").solver_for(4) == "first-order"
+    assert Periphery(wire_resistance=1.0, ir_drop_solver="exact").solver_for(10**6) == "exact"
+    assert Periphery().solver_for(4) is None
+    ideal = Periphery.ideal()
+    assert (ideal.dac_bits, ideal.adc_bits, ideal.output_noise, ideal.input_scaling) == (0, 0, 0.0, "none")
+    assert ideal.input_range >= 1e30 and ideal.output_range >= 1e30
