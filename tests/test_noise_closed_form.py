@@ -75,6 +75,18 @@ def test_one_pulse_step_has_the_documented_mean_and_variance(name, sign):
     assert abs(dw.std() / std - 1) < K_SIGMA / np.sqrt(2 * N), (dw.std(), std)
 
 
+def test_two_level_device_takes_only_its_bounds():
+    """n_states = 2: the levels are w_min and w_max; a pulse of more than half the range flips the device."""
+    model = devices.ConstantStep(dw_min=0.7, dw_min_std=0.0, n_states=2, **PULSED_NO_DTOD)
+    params = model.sample((4,), 0)
+    w = model.initial_state(params)
+    assert set(np.round(w, 12)) <= {-0.6, 0.6}
+    model.step(w, 1, 1, params, 0)
+    np.testing.assert_array_equal(w, 0.6)
+    model.step(w, 1, -1, params, 0)
+    np.testing.assert_array_equal(w, -0.6)
+
+
 def test_consecutive_pulses_draw_independent_noise():
     """Two pulses of a constant step: Var = 2·(σ·s)² (independent draws), not 4·(σ·s)² (one draw reused)."""
     model, w0 = C2C_CASES["constant-step"]
@@ -114,15 +126,19 @@ def test_counted_update_noise_of_g_plus_and_g_minus_is_independent(pulses):
     assert abs(np.corrcoef(rp[1:], rp[:-1])[0, 1]) < K_SIGMA / np.sqrt(n)
 
 
-def test_stochastic_update_noise_of_g_plus_and_g_minus_is_independent():
-    """Saturated trains (p = 1): every cell takes BL coincidences, G+ and G− one pulse each per coincidence."""
-    tile = Tile(100, 100, NOISY_CONSTANT, Periphery.ideal(), random_state=16, pair="both")
+@pytest.mark.parametrize("bl", [7, 64])
+def test_stochastic_update_noise_of_g_plus_and_g_minus_is_independent(bl):
+    """Probabilities exactly 1 (not saturated: nothing clipped): every cell takes BL coincidences, G+ and G−
+    one pulse each per coincidence; BL = 64 uses every bit of the train word."""
+    tile = Tile(100, 100, NOISY_CONSTANT.replace(w_min=-2.0, w_max=2.0), Periphery.ideal(), random_state=16,
+                pair="both")
     n = tile.rows * tile.cols
-    bl = 7
     before_p, before_m = tile.w_plus.copy(), tile.w_minus.copy()
     lr = bl * tile.dw_pair                     # c_x·c_d = 1: all probabilities exactly 1
     stats = tile.update(np.ones((1, 100)), -np.ones((1, 100)), lr, UpdateParameters(bl=bl))
-    assert stats["pulses"] == 2 * bl * n
+    assert stats["pulses"] == 2 * bl * n and stats["saturated"] == 0.0
+    np.testing.assert_array_equal(tile.pulse_counts[0], bl)      # G+ potentiated BL times
+    np.testing.assert_array_equal(tile.pulse_counts[3], bl)      # G− depressed BL times
     rp, rm = _pair_residuals(tile, before_p, before_m, bl)
     want_std = NOISY_CONSTANT.dw_min_std * np.sqrt(bl)
     for r in (rp, rm):
