@@ -244,3 +244,19 @@ def test_dfa_feedback_of_each_layer_uses_that_layers_width():
     B = rule.B[0].astype(np.float64)
     var = 1.5 ** 2 / 400 / 3
     assert abs(B.var() - var) < K_SIGMA * np.sqrt((1.5 ** 4 / 400 ** 2 / 5 - var ** 2) / B.size)
+
+
+def test_stuck_devices_are_pinned_by_any_step():
+    """A step pins stuck devices to their bound whatever state they were handed, pulsed or not; devices
+    that are not stuck and get no pulse keep their state exactly."""
+    model = devices.SoftBounds(dw_min=0.01, stuck_min_frac=0.3, stuck_max_frac=0.3)
+    params = model.sample((3000,), 25)
+    stuck = params["stuck"]
+    lo, hi = params["w_min"], params["w_max"]
+    for n in (0, 2):
+        w = np.full(3000, 0.123)
+        model.step(w, np.where(np.arange(3000) % 2 == 0, n, 0), 1, params, 26)
+        np.testing.assert_array_equal(w[stuck < 0], lo[stuck < 0])
+        np.testing.assert_array_equal(w[stuck > 0], hi[stuck > 0])
+        idle = (stuck == 0) & ((np.arange(3000) % 2 == 1) | (n == 0))
+        np.testing.assert_array_equal(w[idle], 0.123)
