@@ -158,6 +158,11 @@ def test_periphery_bounds_and_solver_choice():
             Periphery(dac_bits=bits)
         with pytest.raises(ValueError, match="adc_bits"):
             Periphery(adc_bits=bits)
+    for field, bad in (("input_range", 0.0), ("output_range", -1.0), ("output_noise", -0.1), ("read_voltage", 0.0),
+                       ("wire_resistance", -1.0), ("input_scaling", "max"), ("ir_drop_solver", "spice")):
+        with pytest.raises(ValueError, match=field):
+            Periphery(**{field: bad})
+    Periphery(output_noise=0.0, wire_resistance=0.0)
     Periphery(exact_max_cells=1, output_noise=0.0)
     with pytest.raises(ValueError, match="exact_max_cells"):
         Periphery(exact_max_cells=True)
