@@ -492,6 +492,11 @@ def report(modules):
     if n:
         print(f"{'TOTAL':36s} {n:7d} {tot['killed']:7d} {tot['timeout']:7d} {tot['survived']:6d} "
               f"{tot['equivalent']:6d} {dead / n:7.1%} {dead / max(n - tot['equivalent'], 1):18.1%}")
+    print("\nsurviving mutants (not judged equivalent):")
+    for module in modules:
+        for key, rec in load_results(module).items():
+            if rec["status"] == "survived" and key not in equivalent:
+                print(f"  {key}  {rec['mutation']}")
     return 0
 
 
