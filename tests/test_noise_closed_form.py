@@ -260,3 +260,29 @@ def test_stuck_devices_are_pinned_by_any_step():
         np.testing.assert_array_equal(w[stuck > 0], hi[stuck > 0])
         idle = (stuck == 0) & ((np.arange(3000) % 2 == 1) | (n == 0))
         np.testing.assert_array_equal(w[idle], 0.123)
+
+
+def test_dfa_makes_no_transposed_reads(monkeypatch):
+    """DFA's signals need only e and each layer's cache: a step reads no matrix backwards (backprop does)."""
+    from hwsim import learning_rules as LR
+    from hwsim.hardware.layers import mlp
+    from hwsim.hardware.network import Network
+    from hwsim.hardware.tile import Tile
+    from hwsim.workflow.trainer import one_hot
+    rng = np.random.default_rng(27)
+    x = rng.uniform(0, 1, (8, 8)).astype(np.float32)
+    y = one_hot(rng.integers(0, 3, 8), 3)
+
+    def no_backward(self, d):
+        raise AssertionError("transposed read")
+
+    monkeypatch.setattr(Tile, "backward", no_backward)
+    for name in ("dfa", "bp"):
+        net = Network(mlp([8, 6, 5, 3], "tanh", "dense", None), devices.ideal_device(), Periphery.ideal(),
+                      tile_rows=4, tile_cols=5, random_state=0)
+        rule = LR.build(name, net, 0.01, random_state=1)
+        if name == "dfa":
+            assert rule.step(net, x, y)["pulses"] > 0
+        else:
+            with pytest.raises(AssertionError, match="transposed read"):
+                rule.step(net, x, y)
