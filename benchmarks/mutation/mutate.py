@@ -52,6 +52,8 @@ D = "tests/test_device_"
 # device level (only ``apply_pulses`` to recompile), then the fused update kernels
 DEVICE_TESTS = [f"{D}kernels.py", f"{D}closed_form.py",
                 "tests/test_noise_closed_form.py::test_one_pulse_step_has_the_documented_mean_and_variance",
+                "tests/test_noise_closed_form.py::test_two_level_device_takes_only_its_bounds",
+                "tests/test_noise_closed_form.py::test_stuck_devices_are_pinned_by_any_step",
                 f"{D}statistics.py", "tests/test_counted_update_and_converters.py::test_counted_update_equals_numpy_reference",
                 "tests/test_tile.py::test_stochastic_update_equals_numpy_reference"]
 UPDATE_TESTS = ["tests/test_counted_update_and_converters.py::test_counted_update_equals_numpy_reference",
