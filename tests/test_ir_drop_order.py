@@ -49,3 +49,11 @@ def test_first_order_is_exact_without_resistance_and_linear_in_v():
     np.testing.assert_allclose(b, 2.5 * a, rtol=1e-12)
     # each sample is solved on its own
     np.testing.assert_allclose(ir_drop.first_order_currents(G, V[1:2], 0.7), a[1:2], rtol=1e-12)
+
+
+def test_exact_solver_takes_one_input_vector_or_a_batch():
+    G, V = _case(6, 5, 6)
+    s = ir_drop.ExactSolver(G, 0.5)
+    np.testing.assert_allclose(s.currents(V[1]), s.currents(V)[1:2], rtol=1e-12)
+    u, v = s.node_voltages(V[2])
+    assert u.shape == v.shape == (1, 6, 5)
