@@ -226,3 +226,84 @@ def stochastic_update(tile, x, d, lr, bl, key):
             np.add.at(counts, (np.where(up, 0, 1)[to_p], cells[to_p]), 1)
             np.add.at(counts, (np.where(up_m, 2, 3)[to_m], cells[to_m]), 1)
     return wp.reshape(R, C), wm.reshape(R, C), counts.reshape(4, R, C), op.reshape(R, C), om.reshape(R, C)
+
+
+def counted_update(tile, n_pulses, key):
+    """Reference of ``learning_rules.pulses.counted_update`` (``Tile.update_pulses`` after key derivation):
+    returns (w_plus, w_minus, counts, offset_plus, offset_minus). Cell c with signed count n fires |n| pulses;
+    G+'s k-th pulse draws its noise at counter k of sub-stream 2·c of the device-noise key, G−'s at counter k of
+    sub-stream 2·c + 1; after its last pulse a device's write noise is drawn at counter 0 of the same
+    sub-stream of the write-noise key. Pair modes:
+    "plus" G+ only; "unidirectional" potentiation of G+ (n > 0) or of G− (n < 0); "both" G+ with the sign of
+    n and G− against it. Stuck devices do not move but their pulses are counted."""
+    pp, pm = tile.params_plus, tile.params_minus
+    n = np.asarray(n_pulses, np.int64).ravel()
+    mode = tile.pair
+    cells = np.arange(n.size)
+    up = n > 0
+    mag = np.abs(n)
+    to_p = (n != 0) & ((mode != "unidirectional") | up)
+    to_m = (n != 0) & (((mode == "unidirectional") & ~up) | (mode == "both"))
+    up_m = np.full(up.shape, True) if mode == "unidirectional" else ~up
+    from hwsim.devices.rng import stream_key
+    from hwsim.learning_rules.pulses import DEVICE_NOISE, WRITE_NOISE
+    ckey, wkey = stream_key(key, DEVICE_NOISE), stream_key(key, WRITE_NOISE)
+    keys_p, keys_m = subkey(ckey, 2 * cells), subkey(ckey, 2 * cells + 1)
+    wkeys_p, wkeys_m = subkey(wkey, 2 * cells), subkey(wkey, 2 * cells + 1)
+    wp, wm = tile.w_plus.ravel().copy(), tile.w_minus.ravel().copy()
+    op, om = tile.offset_plus.ravel().copy(), tile.offset_minus.ravel().copy()
+    free_p, free_m = pp.values[K.STUCK] == 0, pm.values[K.STUCK] == 0
+    for k in range(int(mag.max(initial=0))):
+        sel = to_p & free_p & (mag > k)
+        if sel.any():
+            wp = fire_one(pp, wp, cells[sel], up[sel], keys_p[sel], np.full(sel.sum(), k, np.uint64))
+        sel = to_m & free_m & (mag > k)
+        if sel.any():
+            wm = fire_one(pm, wm, cells[sel], up_m[sel], keys_m[sel], np.full(sel.sum(), k, np.uint64))
+    zero = np.zeros(n.size, np.uint64)
+    sel = to_p & free_p
+    op[sel] = write_noise(pp, wp, cells[sel], wkeys_p[sel], zero[sel])
+    sel = to_m & free_m
+    om[sel] = write_noise(pm, wm, cells[sel], wkeys_m[sel], zero[sel])
+    counts = tile.pulse_counts.reshape(4, -1).copy()
+    np.add.at(counts, (np.where(up, 0, 1)[to_p], cells[to_p]), mag[to_p])
+    np.add.at(counts, (np.where(up_m, 2, 3)[to_m], cells[to_m]), mag[to_m])
+    R, C = tile.rows, tile.cols
+    return wp.reshape(R, C), wm.reshape(R, C), counts.reshape(4, R, C), op.reshape(R, C), om.reshape(R, C)
+
+
+# ---- periphery ------------------------------------------------------------------------------------------
+def converter_step(bits, full_scale):
+    """Level spacing of a symmetric b-bit converter: levels k·step, |k| <= 2^(b−1) − 1, the outermost at
+    ±full_scale (2^b − 1 levels); 0 bits: continuous (step 0)."""
+    return full_scale / (2.0 ** (bits - 1) - 1.0) if bits else 0.0
+
+
+def _convert(v, bits, full_scale):
+    v = np.clip(v, -full_scale, full_scale)
+    step = converter_step(bits, full_scale)
+    return np.rint(v / step) * step if step else v
+
+
+def dac(x, bits, full_scale, abs_max):
+    """Reference of ``periphery.dac``: per sample scale s = max|x|/full_scale (abs-max; 1 for an all-zero
+    row or without abs-max), then x/s clipped to ±full_scale and rounded to the levels; float32 out."""
+    x = np.asarray(x, np.float64)
+    if abs_max:
+        m = np.abs(x).max(axis=1)
+        s = np.where(m > 0, m / full_scale, 1.0)
+    else:
+        s = np.ones(x.shape[0])
+    return _convert(x / s[:, None], bits, full_scale).astype(np.float32), s
+
+
+def adc(y, scales, bits, full_scale, noise, key):
+    """Reference of ``periphery.adc`` (not in place): y + noise·z, z of sample b and output i drawn at
+    counter i of sub-stream b of ``key``, clipped to ±full_scale, rounded to the levels, times the sample's
+    input scale; float32 out."""
+    y = np.asarray(y, np.float64)
+    batch, n = y.shape
+    if noise > 0:
+        keys = np.repeat(subkey(key, np.arange(batch)), n)
+        y = y + noise * normal(keys, np.tile(np.arange(n, dtype=np.uint64), batch)).reshape(batch, n)
+    return (_convert(y, bits, full_scale) * np.asarray(scales)[:, None]).astype(np.float32)
