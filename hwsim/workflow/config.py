@@ -27,7 +27,7 @@ import tomllib
 from hwsim import devices, learning_rules
 from hwsim.devices import validation as v
 from hwsim.hardware.cost import COEFFICIENTS
-from hwsim.hardware.layers import LayerSpec, mlp
+from hwsim.hardware.layers import FORMS, LayerSpec, mlp
 from hwsim.hardware.periphery import Periphery
 from hwsim.learning_rules.interface import UpdateParameters
 from hwsim.workflow.datasets import DATASETS, dataset_shape
@@ -348,9 +348,9 @@ def validate(raw: dict) -> Config:
         if key not in COEFFICIENTS:
             raise _err(f"cost.{key}", f"unknown coefficient; known: {', '.join(COEFFICIENTS)}")
         cfg.cost[key] = _checked(f"cost.{key}", value, v.Real(0.0, 1.0))
-    if cfg.network["rank"] is not None and cfg.requirements()["factorization"] is None:
+    if cfg.network["rank"] is not None and not FORMS[cfg.requirements()["factorization"] or "dense"].takes_rank:
         raise _err("network.rank", f"only factorised rules (dfa_svd, enn, enn_local) take a rank; rule "
-                   f"{cfg.rule['name']!r} trains dense layers")
+                   f"{cfg.rule['name']!r} trains {cfg.requirements()['factorization'] or 'dense'} layers")
     return cfg
 
 
