@@ -22,8 +22,8 @@ def evaluate(network, x, y, batch_size=512) -> float:
 def train(network, rule, data: Dataset, epochs: int = 10, batch_size: int = 32, random_state=0,
           progress: bool = True, on_epoch=None) -> dict:
     """Train for ``epochs`` (``random_state``: None, int, SeedSequence or Generator, shuffles the training data
-    each epoch); returns the history: per epoch train loss, test accuracy, pulses fired,
-    saturated devices, wall time; ``diverged`` when the loss or the weights stop being finite (recorded,
+    each epoch); returns the history: per epoch train loss, test accuracy, pulses fired (and of those the
+    refresh and transfer pulses, with the transfer schemes' reads), saturated devices, wall time; ``diverged`` when the loss or the weights stop being finite (recorded,
     training stops, no exception)."""
     for name, val in (("epochs", epochs), ("batch_size", batch_size)):
         if isinstance(val, bool) or not isinstance(val, (int, np.integer)) or val < 1:
@@ -37,7 +37,7 @@ def train(network, rule, data: Dataset, epochs: int = 10, batch_size: int = 32, 
         raise ValueError(f"the network has {classes} outputs, dataset {data.name!r} has {data.n_classes} classes")
     hist = {"epoch": [], "train_loss": [], "test_accuracy": [], "pulses": [], "saturated": [], "wall_s": [],
             "pulses_potentiation": [], "pulses_depression": [], "refresh_pulses": [], "refreshes": [],
-            "diverged": False, "extra": {}}
+            "transfer_pulses": [], "transfer_reads": [], "diverged": False, "extra": {}}
     totals = network.pulse_totals()
     n = len(data.x_train)
     bar = None
@@ -77,6 +77,8 @@ def train(network, rule, data: Dataset, epochs: int = 10, batch_size: int = 32, 
         totals = now
         hist["refresh_pulses"].append(int(epoch_extra.get("refresh_pulses", 0)))
         hist["refreshes"].append(int(epoch_extra.get("refreshes", 0)))
+        hist["transfer_pulses"].append(int(epoch_extra.get("transfer_pulses", 0)))
+        hist["transfer_reads"].append(int(epoch_extra.get("transfer_reads", 0)))
         hist["saturated"].append(network.saturated_fraction())
         hist["wall_s"].append(time.perf_counter() - t0)
         if bar:
