@@ -66,16 +66,36 @@ def parse(name: str) -> tuple[str, list[str]]:
             raise ValueError(f"unknown scheme {s!r} in {name!r}; schemes: {', '.join(SCHEMES)}")
     if len(set(schemes)) != len(schemes):
         raise ValueError(f"scheme repeated in {name!r}")
+    groups = {}
+    for s in schemes:
+        group = SCHEMES[s].group
+        if group and group in groups:
+            raise ValueError(f"schemes {groups[group]!r} and {s!r} in {name!r} are alternatives ({group} "
+                             "schemes): give one")
+        groups[group] = s
+    _merge(base, schemes, name)
     return base, schemes
+
+
+def _merge(base, schemes, name) -> dict:
+    """The requirements of a base rule and its schemes; a layer form or pair mode asked for twice, differently,
+    is an error."""
+    req = {"factorization": RULES[base].factorization, "center": False, "decorrelate": False, "pair": "plus"}
+    who = {"factorization": base if req["factorization"] else None, "pair": None}     # who asked, if anyone
+    for s in schemes:
+        for key, value in SCHEMES[s].requires.items():
+            if key in who and who[key] is not None and req[key] != value:
+                raise ValueError(f"{name!r}: {s!r} needs {key} {value!r} but {who[key]!r} needs {req[key]!r}")
+            if key in who:
+                who[key] = s
+            req[key] = value
+    return req
 
 
 def requirements(name: str) -> dict:
     """What the network must provide for this rule: factorization, center, decorrelate, pair."""
     base, schemes = parse(name)
-    req = {"factorization": RULES[base].factorization, "center": False, "decorrelate": False, "pair": "plus"}
-    for s in schemes:
-        req.update(SCHEMES[s].requires)
-    return req
+    return _merge(base, schemes, name)
 
 
 def hyperparameters(name: str) -> dict[str, Param]:
@@ -274,10 +294,12 @@ class FactorRule(Rule):
 
 class Scheme(_Configurable):
     """An update scheme composed after a rule with '+': ``requires`` what the network must build for it,
-    ``after_step`` runs after every step of the rule."""
+    ``after_step`` runs after every step of the rule. Schemes of one ``group`` are alternatives (at most one
+    per rule name)."""
 
     name = ""
     requires: dict = {}
+    group = ""
 
     def after_step(self, network, rule) -> dict:
         return {}

@@ -11,6 +11,8 @@ A rule may:
 - ask for a pulsed outer-product update ΔM ≈ −lr·Σ_b d_b x_bᵀ (stochastic pulse trains);
 - ask for a counted update ΔM (pulses per device computed from a ΔM it computed digitally);
 - ask for a refresh (reset-and-rewrite of pairs whose devices approach saturation);
+- ask for a symmetry-point calibration (alternating pulses until the devices settle; the reference device of
+  every pair set there) and know the matrix's granularity (the weight change of one pulse);
 - change the digital parameters of a layer (scales s/λ, biases) and of its input stages.
 Schemes hook in at network level: after each step (``Scheme.after_step``) and through the input stages
 (centring μ, decorrelation R) the network builds for them.
@@ -60,6 +62,7 @@ class AnalogMatrix(Protocol):
     name: str
     rows: int
     cols: int
+    granularity: float                             # logical weight change of one pulse on the nominal device
 
     def forward(self, x: np.ndarray) -> np.ndarray:
         """y = M·x through the periphery: (batch, cols) → (batch, rows)."""
@@ -80,13 +83,21 @@ class AnalogMatrix(Protocol):
         """Reset-and-rewrite the pairs with a device past ``threshold`` of its range; returns
         {"refreshed": pairs, "pulses": pulses}."""
 
+    def calibrate_symmetry_point(self, pairs_per_round: int | None = None, max_rounds: int = 50, reads: int = 8,
+                                 set_reference: bool = True) -> dict:
+        """Alternating up/down pulses on every pulsed device until the reads settle at the devices' symmetry
+        points; the reference devices set there (``set_reference``). Returns {"reference": per-device weight at
+        the symmetry point before the reference was set, "pulses", "cell_reads", "rounds"}."""
+
 
 class AnalogLayer(Protocol):
     """One network layer as a rule sees it (implemented by ``hwsim.hardware.layers``)."""
 
     spec: object                                   # LayerSpec: in/out features, activation, factorization, rank
-    matrices: Mapping[str, AnalogMatrix]            # by role: "W" | "U", "V" | "Q", "P"
+    matrices: Mapping[str, AnalogMatrix]            # by role: "W" | "U", "V" | "Q", "P" | "A", "C"
     digital: MutableMapping[str, np.ndarray]        # digital parameters by name: "b", "s", "lam"
+    buffers: MutableMapping[str, np.ndarray]        # digital state that is not trained: transfer buffers H,
+                                                    # chopper signs, references, counters (round-tripped)
     cache: object                                   # LayerCache of the last forward pass (x, a, h …)
 
     def dact(self) -> np.ndarray:

@@ -211,3 +211,25 @@ def counted_update(model, n_states, prm_p, prm_m, consts, w_p, w_m, off_p, off_m
                                   subkey(key, 2 * cell + 1), 0)
                 off_m[cell] = _write_noise(prm_m, cell, w_m[cell], subkey(wkey, 2 * cell + 1), 0)
             counts[2 if mup else 3, cell] += n
+
+
+@njit(cache=True, parallel=True)
+def alternating_update(model, n_states, prm, consts, w, off, counts, pairs, key, wkey):
+    """``pairs`` pulse pairs (one potentiation, then one depression) on every device of one side of a tile,
+    in place: the symmetry-point calibration (``Tile.calibrate_symmetry_point``). w, off: stored states and
+    write-noise offsets of that side (cells,); counts (2, cells): its potentiation and depression rows. The
+    k-th pulse of a device draws its noise at counter k of sub-stream ``cell`` of ``key``, its write noise
+    (after its last pulse) at counter 0 of the same sub-stream of ``wkey``. Stuck devices take the pulses
+    (counted) without moving."""
+    for cell in prange(w.size):
+        counts[0, cell] += pairs
+        counts[1, cell] += pairs
+        if prm[STUCK, cell] != 0.0:
+            continue
+        k = subkey(key, cell)
+        v = w[cell]
+        for p in range(pairs):
+            v = _fire(model, n_states, prm, consts, v, cell, True, 1, k, 2 * p)
+            v = _fire(model, n_states, prm, consts, v, cell, False, 1, k, 2 * p + 1)
+        w[cell] = v
+        off[cell] = _write_noise(prm, cell, v, subkey(wkey, cell), 0)

@@ -20,7 +20,8 @@ from hwsim.workflow.trainer import train
 KINDS = {"dense": {"rule.name": "bp"}, "svd": {"rule.name": "dfa_svd", "network.rank": 8},
          "eigen": {"rule.name": "enn"}, "eigen-shared": {"rule.name": "enn_local", "network.shared_basis": True},
          "decorrelated": {"rule.name": "bp+center+decor"}, "unidirectional": {"rule.name": "bp+unidirectional",
-                                                                      "rule.refresh_every": 2}}
+                                                                      "rule.refresh_every": 2},
+         "transfer": {"rule.name": "bp+agad", "rule.gamma": 0.1, "rule.chop_random": True}}
 
 
 def _trained(kind, tmp_path, epochs=2):
@@ -59,6 +60,9 @@ def test_state_round_trip_gives_identical_outputs(kind, tmp_path):
         assert a.digital.keys() == b.digital.keys()
         for k in a.digital:
             np.testing.assert_array_equal(a.digital[k], b.digital[k])
+        assert a.buffers.keys() == b.buffers.keys()
+        for k in a.buffers:
+            np.testing.assert_array_equal(a.buffers[k], b.buffers[k])
         for sa, sb in zip(a.stages, b.stages):
             assert sa.state().keys() == sb.state().keys()
 

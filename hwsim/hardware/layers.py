@@ -11,6 +11,9 @@ factorised form:
 - ``eigen``: W = Q·diag(λ)·Pᵀ in orthonormal eigenbases (ENN); λ and the bias digital, Q and P on arrays (P
   read transposed). With ``shared_basis`` the basis of a width-n space is one n × n array shared by the layer
   that writes that space (as Q) and the one that reads it (as P).
+- ``transfer``: W = γ·A + C (the Tiki-Taka family, ``learning_rules.transfer``): a fast array A that takes the
+  gradient's pulses and a slow array C that takes the transfers, both of the dense shape (bias column
+  included), read together and summed digitally; γ and A's input chopper signs are digital buffers.
 
 Each form is a ``Layer`` subclass registered with ``@register_form`` (nengo's builder registry): it names its
 matrices, counts its parameters, initialises itself from a float W, runs forward, turns an error into update
@@ -58,8 +61,9 @@ class LayerSpec:
         check("factorization", self.factorization, Options(tuple(FORMS)))
         if self.rank is not None:
             top = min(self.in_features, self.out_features)
-            if self.factorization == "dense":
-                raise ValueError("rank is only for factorization 'svd' or 'eigen'")
+            if not FORMS[self.factorization].takes_rank:
+                ranked = ", ".join(repr(n) for n, f in FORMS.items() if f.takes_rank)
+                raise ValueError(f"rank is only for factorization {ranked}")
             check("rank", self.rank, Integer(1, top))
 
     @property
@@ -86,8 +90,9 @@ def mlp(sizes, activation="relu", factorization="dense", rank=None, bias=True) -
     if len(sizes) < 2:
         raise ValueError(f"sizes needs at least input and output, got {sizes}")
     n = len(sizes) - 1
+    ranked = FORMS[factorization].takes_rank if factorization in FORMS else False
     return [LayerSpec(sizes[i], sizes[i + 1], activation if i < n - 1 else "linear", bias, factorization,
-                      None if factorization == "dense" or not rank else min(rank, sizes[i], sizes[i + 1]))
+                      min(rank, sizes[i], sizes[i + 1]) if ranked and rank else None)
             for i in range(n)]
 
 
@@ -198,11 +203,14 @@ class LayerCache:
 
 
 class Layer:
-    """Base of the layer forms. ``matrices``: role → TiledMatrix; ``digital``: name → array; ``stages``: the
-    input stages, applied in order."""
+    """Base of the layer forms. ``matrices``: role → TiledMatrix; ``digital``: name → array (parameters the
+    rules train); ``buffers``: name → array (digital state that is not trained — a form's own settings and what
+    schemes keep per layer, e.g. transfer buffers; round-tripped by ``Network.state``); ``stages``: the input
+    stages, applied in order."""
 
     factorization = ""
     digital_names: tuple = ()
+    takes_rank = False                 # the form has a rank (``LayerSpec.rank``)
 
     def __init__(self, spec: LayerSpec, index: int, matrices: dict, stages: list, shared_basis: bool = False):
         self.spec, self.index, self.shared_basis = spec, index, shared_basis
@@ -211,6 +219,7 @@ class Layer:
         self.digital = {}
         if spec.bias and self.digital_names:
             self.digital["b"] = np.zeros(spec.out_features)
+        self.buffers: dict = {}
         self.cache = LayerCache()
         self.macs = 0                       # digital operations of the forward and backward passes
 
@@ -326,6 +335,7 @@ class _Factorised(Layer):
         """Norms of the factors of matrix ``M`` (a read-back of the role's matrix) along the rank: column norms
         (U, Q, P; all n columns of a shared n × n basis) or row norms (V)."""
         return np.linalg.norm(M, axis=1 - self.rank_axes[role][1])
+    takes_rank = True
 
     @classmethod
     def parameter_count(cls, spec):
@@ -441,3 +451,77 @@ class Eigen(_Factorised):
         r = self.spec.r
         return (self.matrices["Q"].get_weights()[:, :r] @ np.diag(self.digital["lam"])
                 @ self.matrices["P"].get_weights()[:, :r].T)
+
+
+@register_form("transfer")
+class Transfer(Layer):
+    """W = γ·A + C (Gokmen & Haensch 2020): A, the fast array, takes the gradient's pulses; C, the slow array,
+    takes the transfers that the Tiki-Taka schemes (``+tt1``, ``+tt2``, ``+ctt2``, ``+agad``) make from A. Both
+    are logical arrays of the dense shape (out × (in + 1), the bias as the last input column driven with ones),
+    each on its own tiles with its own device draws. Forward: γ·(A read) + (C read), summed digitally (A is not
+    read when γ = 0); transposed reads of both likewise; every update request goes to A.
+
+    Buffers: ``gamma`` (γ, set by the scheme) and ``chop`` (A's input chopper, ±1 per column of A, all +1
+    unless a chopped scheme flips them): A sees its inputs multiplied by the chopper — in its reads and in its
+    updates — so A's contribution is A·diag(chop) and A accumulates chop ⊙ the gradient."""
+
+    @classmethod
+    def logical_matrices(cls, spec, index, shared_basis=False):
+        shape = (spec.out_features, spec.in_features + int(spec.bias))
+        return [(f"A{index}", "A", shape), (f"C{index}", "C", shape)]
+
+    @classmethod
+    def parameter_count(cls, spec):
+        return spec.dense_params                    # one weight per (out, in + 1); A is its fast accumulator
+
+    def __init__(self, spec, index, matrices, stages, shared_basis=False):
+        super().__init__(spec, index, matrices, stages, shared_basis)
+        self.buffers = {"gamma": np.float64(0.0), "chop": np.ones(self.matrices["A"].cols)}
+
+    @property
+    def gamma(self) -> float:
+        return float(self.buffers["gamma"])
+
+    def initialise(self, W, fill, written):
+        """C takes the initial weights (as the dense form's W); A starts at 0 with C's digital gain."""
+        full = np.zeros((self.spec.out_features, self.matrices["C"].cols))
+        full[:, :self.spec.in_features] = W
+        self.matrices["C"].set_weights(full, clip=True, fill=fill)
+        A = self.matrices["A"]
+        A.scale = self.matrices["C"].scale
+        A.set_weights(np.zeros((A.rows, A.cols)), clip=True)
+
+    def _chopped(self, x):
+        """x with A's input chopper applied (x itself when no sign is flipped)."""
+        chop = self.buffers["chop"]
+        return x if np.all(chop > 0) else (x * chop).astype(x.dtype)
+
+    def _pre_activation(self, x, c):
+        c.xb = np.concatenate([x, np.ones((x.shape[0], 1), x.dtype)], axis=1) if self.spec.bias else x
+        a = self.matrices["C"].forward(c.xb)
+        if self.gamma:
+            a = a + np.float32(self.gamma) * self.matrices["A"].forward(self._chopped(c.xb))
+        return a
+
+    def _signals(self, delta, input_grad):
+        gx = None
+        if input_grad:
+            gx = self.matrices["C"].backward(delta)
+            if self.gamma:
+                gx = gx + np.float32(self.gamma) * self._chopped(self.matrices["A"].backward(delta))
+            gx = gx[:, :self.spec.in_features]
+        return [Signal("A", self._chopped(self.cache.xb), delta)], {}, gx
+
+    def _effective(self):
+        W = self.matrices["C"].get_weights()
+        if self.gamma:
+            W = W + self.gamma * self.matrices["A"].get_weights() * self.buffers["chop"]
+        return W
+
+    def effective_weight(self):
+        return self._effective()[:, :self.spec.in_features]
+
+    def effective_bias(self):
+        if not self.spec.bias:
+            return np.zeros(self.spec.out_features)
+        return self._effective()[:, -1]

@@ -59,6 +59,12 @@ class TiledMatrix:
     def shape(self) -> tuple[int, int]:
         return self.rows, self.cols
 
+    @property
+    def granularity(self) -> float:
+        """The logical weight change of one pulse (one coincidence) on the nominal device at w = 0:
+        scale × the tiles' dw_pair (aihwkit's weight granularity)."""
+        return self.scale * self.tiles[0][0].dw_pair
+
     def all_tiles(self) -> list[Tile]:
         return [t for row in self.tiles for t in row]
 
@@ -114,6 +120,19 @@ class TiledMatrix:
             res = tile.refresh(threshold, None if tolerance is None else tolerance / self.scale)
             out["refreshed"] += res["refreshed"]
             out["pulses"] += res["pulses"]
+        return out
+
+    def calibrate_symmetry_point(self, pairs_per_round: int | None = None, max_rounds: int = 50, reads: int = 8,
+                                 set_reference: bool = True) -> dict:
+        """``Tile.calibrate_symmetry_point`` on every tile: the reference (logical units, rows × cols), the
+        pulses and device reads it took (summed), the largest number of rounds a tile took."""
+        out = {"reference": np.empty((self.rows, self.cols)), "pulses": 0, "cell_reads": 0, "rounds": 0}
+        for rs, cs, tile in self.blocks():
+            res = tile.calibrate_symmetry_point(pairs_per_round, max_rounds, reads, set_reference)
+            out["reference"][rs, cs] = res["reference"] * self.scale
+            out["pulses"] += res["pulses"]
+            out["cell_reads"] += res["cell_reads"]
+            out["rounds"] = max(out["rounds"], res["rounds"])
         return out
 
     # ---- writing and state -------------------------------------------------------------------------------------

@@ -4,7 +4,8 @@ the layers the rules ask for learning signals (``learning_rules.interface``), an
 Random streams: one seed (``random_state``) is the root of the network's seed tree; tile k takes the child
 ("tile", k), the initial weights the child ("weights"). ``state()`` / ``from_state()`` round-trip everything:
 every tile's devices, sampled parameters, counters and stream keys, the digital gains, the layers' digital
-parameters (s, λ, biases) and the input stages (μ; R is a matrix).
+parameters (s, λ, biases) and buffers (γ, chopper signs, transfer buffers …) and the input stages (μ; R is a
+matrix).
 """
 from __future__ import annotations
 
@@ -170,6 +171,7 @@ class Network:
                 "digital_macs": self.digital_macs, "step": self.step,
                 "matrices": {name: m.state() for name, m in self.matrices.items()},
                 "layers": [{"digital": {k: np.array(v, dtype=np.float64) for k, v in layer.digital.items()},
+                            "buffers": {k: np.array(v) for k, v in layer.buffers.items()},
                             "stages": [s.state() for s in layer.stages]} for layer in self.layers]}
 
     @classmethod
@@ -183,6 +185,8 @@ class Network:
     def _restore_layers(self, state):
         for layer, ls in zip(self.layers, state.get("layers", [{}] * len(self.layers))):
             layer.digital = {k: np.array(v, dtype=np.float64) for k, v in ls.get("digital", {}).items()}
+            for k, v in ls.get("buffers", {}).items():        # the form's defaults stay for absent buffers
+                layer.buffers[k] = np.array(v)
             stages = ls.get("stages", [])
             if [s["kind"] for s in stages] != [s.kind for s in layer.stages]:
                 raise ValueError(f"layer {layer.index}: the state's input stages "

@@ -25,8 +25,9 @@ from hwsim.devices.rng import as_seed_sequence, check_random_state, child, kerne
 from hwsim.hardware import ir_drop
 from hwsim.hardware.periphery import Periphery, adc, dac
 from hwsim.learning_rules.interface import UpdateParameters
-from hwsim.learning_rules.pulses import (D_TRAINS, DEVICE_NOISE, PAIR_MODES, WRITE_NOISE, X_TRAINS, bit_lists,
-                                         counted_update, pulse_trains, stochastic_update)
+from hwsim.learning_rules.pulses import (D_TRAINS, DEVICE_NOISE, PAIR_MODES, WRITE_NOISE, X_TRAINS,
+                                         alternating_update, bit_lists, counted_update, pulse_trains,
+                                         stochastic_update)
 
 DEFAULT_UPDATE = UpdateParameters()
 _ADC_NOISE, _DEVICE_NOISE = 0, 1           # the two noise sources of one read: sub-streams of the read's key
@@ -458,6 +459,66 @@ class Tile:
         self._changed(pulsed=True)
         res = self.program(target, tolerance or self.dw_nominal, max_iterations, mask=full)
         return {"refreshed": n, "pulses": 2 * n + res["pulses"]}
+
+    def calibrate_symmetry_point(self, pairs_per_round: int | None = None, max_rounds: int = 50, reads: int = 8,
+                                 set_reference: bool = True) -> dict:
+        """Symmetry-point calibration (the reference of Tiki-Taka's fast array A; Kim et al.'s "zero shifting"):
+        every G+ device takes alternating potentiation/depression pulses, in rounds of ``pairs_per_round``
+        pairs (default: a tenth of the nominal range in nominal steps), each round followed by a read-back of
+        the array. A device whose up and down steps change with its state (soft bounds, exp-step …) drifts to
+        the state where they are equal, its symmetry point, and then jitters around it (cycle-to-cycle and
+        write noise). The loop stops when a round moves the reads no less than 0.9 × what the round before did
+        (the mean |Δ| over the devices has stopped falling: only noise is left) or after ``max_rounds``; then
+        ``reads`` more rounds, each read back, and the reference is the mean of those reads: the pair's
+        weight G+ − G− at the symmetry point of G+ (averaging over rounds averages the jitter and the write
+        noise). With ``set_reference`` the reference device G− is then programmed to that state (G− +=
+        reference; modelled as exact and without pulses — the estimate's own error, from read noise, write
+        noise and jitter, is the reference error), so that the pair reads 0 at the symmetry point. Pulses and
+        reads are counted like any other (``pulse_counts``, ``cell_reads``, ``update_slots``: every device of
+        the array is pulsed at once). Pair mode "plus" only (G− is the reference). Returns
+        {"reference": (rows, cols) array, "pulses": device pulses, "cell_reads": devices read, "rounds": n}."""
+        if self.pair != "plus":
+            raise ValueError(f"symmetry-point calibration needs pair mode 'plus' (G− is the reference), got "
+                             f"{self.pair!r}")
+        if pairs_per_round is None:
+            pairs_per_round = max(1, int(np.ceil(0.1 * (self.device.w_max - self.device.w_min) / self.dw_nominal)))
+        _positive_int("pairs_per_round", pairs_per_round)
+        _positive_int("max_rounds", max_rounds)
+        _positive_int("reads", reads)
+        counts = self.pulse_counts.reshape(4, -1)[:2]          # G+ potentiation and depression rows (a view)
+        reads_before = self.cell_reads
+
+        def one_round():
+            key = self._step_key()
+            w, off = self.w_plus.reshape(-1), self.offset_plus.reshape(-1)
+            alternating_update(self.params_plus.model_id, self.params_plus.n_states, self.params_plus.values,
+                               self.params_plus.consts, w, off, counts, pairs_per_round,
+                               stream_key(key, DEVICE_NOISE), stream_key(key, WRITE_NOISE))
+            self.update_slots += 2 * pairs_per_round
+            self._changed()
+            return self.read_back()
+
+        last, change, rounds = self.read_back(), None, 0
+        while rounds < max_rounds:
+            now = one_round()
+            rounds += 1
+            new_change = float(np.mean(np.abs(now - last)))
+            last = now
+            if change is not None and new_change >= 0.9 * change:
+                break
+            change = new_change
+        total = np.zeros((self.rows, self.cols))
+        for _ in range(reads):
+            total += one_round()
+            rounds += 1
+        pulses = 2 * pairs_per_round * rounds * self.rows * self.cols
+        reference = total / reads
+        if set_reference:
+            self.w_minus += reference
+            settle_states(self.params_minus, self.w_minus)
+            self._changed()
+        return {"reference": reference, "pulses": pulses, "cell_reads": self.cell_reads - reads_before,
+                "rounds": rounds}
 
     # ---- checks --------------------------------------------------------------------------------------------
     @staticmethod

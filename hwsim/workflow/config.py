@@ -34,7 +34,7 @@ import numpy as np
 from hwsim import devices, learning_rules
 from hwsim.devices import validation as v
 from hwsim.hardware.cost import COEFFICIENTS
-from hwsim.hardware.layers import LayerSpec, mlp
+from hwsim.hardware.layers import FORMS, LayerSpec, mlp
 from hwsim.hardware.periphery import Periphery
 from hwsim.learning_rules.interface import UpdateParameters
 from hwsim.workflow.datasets import DATASETS, dataset_shape
@@ -442,9 +442,9 @@ def validate(raw: dict) -> Config:
             raise _err(f"cost.{key}", f"unknown coefficient; known: {', '.join(COEFFICIENTS)}")
         limit = v.Real(1.0, 4096.0) if key in ("adc_share", "cell_area_f2") else v.Real(0.0, 1.0)
         cfg.cost[key] = _checked(f"cost.{key}", value, limit)
-    if cfg.network["rank"] is not None and cfg.requirements()["factorization"] is None:
+    if cfg.network["rank"] is not None and not FORMS[cfg.requirements()["factorization"] or "dense"].takes_rank:
         raise _err("network.rank", f"only factorised rules (dfa_svd, enn, enn_local) take a rank; rule "
-                   f"{cfg.rule['name']!r} trains dense layers")
+                   f"{cfg.rule['name']!r} trains {cfg.requirements()['factorization'] or 'dense'} layers")
     return cfg
 
 

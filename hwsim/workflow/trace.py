@@ -24,7 +24,7 @@ PARAM_ROWS = ("w_min", "w_max", "scale_up", "scale_down", "c2c_std", "drift_nu")
 EPOCH_METRICS = {"train_loss": np.float64, "test_accuracy": np.float64, "val_accuracy": np.float64,
                  "saturated": np.float64, "steps": np.int64,
                  "pulses_potentiation": np.int64, "pulses_depression": np.int64, "refresh_pulses": np.int64,
-                 "refreshes": np.int64}
+                 "refreshes": np.int64, "transfer_pulses": np.int64, "transfer_reads": np.int64}
 TIMING = ("wall_s",)                          # the only non-deterministic data (excluded from comparisons)
 STATIC_STATE = ("params_plus", "params_minus", "key_pulses", "key_reads", "key_rounding", "kind")
 

@@ -60,9 +60,9 @@ def train(network, rule, data: Dataset, epochs: int = 10, batch_size: int = 32, 
           progress: bool = True, on_epoch=None) -> dict:
     """Train for ``epochs`` (``random_state``: None, int, SeedSequence or Generator, shuffles the training data
     each epoch); returns the history: per epoch train loss, test (and validation, when the data has a
-    validation split) accuracy, pulses fired, saturated devices, wall time. A run that blows up
-    (``DivergenceMonitor``) or whose weights stop being finite stops with ``diverged`` and its
-    ``diverged_reason`` recorded (no exception)."""
+    validation split) accuracy, pulses fired (and of those the refresh and transfer pulses, with the transfer
+    schemes' reads), saturated devices, wall time. A run that blows up (``DivergenceMonitor``) or whose weights
+    stop being finite stops with ``diverged`` and its ``diverged_reason`` recorded (no exception)."""
     for name, val in (("epochs", epochs), ("batch_size", batch_size)):
         if isinstance(val, bool) or not isinstance(val, (int, np.integer)) or val < 1:
             raise ValueError(f"{name} must be an integer >= 1, got {val!r}")
@@ -76,7 +76,7 @@ def train(network, rule, data: Dataset, epochs: int = 10, batch_size: int = 32, 
     hist = {"epoch": [], "train_loss": [], "test_accuracy": [], "val_accuracy": [], "pulses": [], "steps": [],
             "saturated": [],
             "wall_s": [], "pulses_potentiation": [], "pulses_depression": [], "refresh_pulses": [], "refreshes": [],
-            "diverged": False, "diverged_reason": "", "extra": {}}
+            "transfer_pulses": [], "transfer_reads": [], "diverged": False, "diverged_reason": "", "extra": {}}
     monitor = DivergenceMonitor()
     totals = network.pulse_totals()
     n = len(data.x_train)
@@ -122,6 +122,8 @@ def train(network, rule, data: Dataset, epochs: int = 10, batch_size: int = 32, 
         totals = now
         hist["refresh_pulses"].append(int(epoch_extra.get("refresh_pulses", 0)))
         hist["refreshes"].append(int(epoch_extra.get("refreshes", 0)))
+        hist["transfer_pulses"].append(int(epoch_extra.get("transfer_pulses", 0)))
+        hist["transfer_reads"].append(int(epoch_extra.get("transfer_reads", 0)))
         hist["saturated"].append(network.saturated_fraction())
         hist["wall_s"].append(time.perf_counter() - t0)
         if bar:
