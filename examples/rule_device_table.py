@@ -2,7 +2,7 @@
 (rule, device) the learning rate is tuned on a validation split (20 % of the training set; the test set is
 never used to choose), then test accuracy at the chosen rate is reported as mean ± std over 3 seeds.
 
-    python examples/rule_device_table.py [--table default|aihwkit|ablations|all] [--workers 2] [--out out/tables]
+    python examples/rule_device_table.py [--table default|aihwkit|ablations|transfer|all] [--workers 2] [--out out/tables]
 
 Settings: `default` — hwsim's: digits, 64-32-10 ReLU MLP, batch 32, 30 epochs; `aihwkit` — aihwkit's
 soft-bounds example: 64-32-10 sigmoid, batch 10, 15 epochs. Results go to OUT/<experiment>/ (results.csv,
@@ -41,7 +41,12 @@ EXPERIMENTS = {
                              ["device.write_noise_std=0.0", "rule.scale_aware=false"]),
     "plain-factor-updates-dfa_svd": ("ablations", ["dfa_svd+center"], ["reram-sb"], DEFAULT,
                                      ["device.write_noise_std=0.0", "rule.scale_aware=false", "network.rank=8"]),
+    # transfer rules (Tiki-Taka v2, chopped v2) against plain bp, the same lr grid for all three
+    "transfer-aihwkit": ("transfer", ["bp", "bp+tt2", "bp+ctt2"], ["soft-bounds", "reram-sb"], AIHWKIT, []),
+    "transfer-default": ("transfer", ["bp", "bp+tt2", "bp+ctt2"], ["soft-bounds", "reram-sb"], DEFAULT, []),
 }
+# learning-rate grids other than LRS: transfer rules take larger rates (their λ is not scaled by the lr)
+LR_GRIDS = {"transfer-aihwkit": "0.1,0.3,1.0,3.0", "transfer-default": "0.1,0.3,1.0,3.0"}
 
 
 def run(name, out, workers):
@@ -49,7 +54,7 @@ def run(name, out, workers):
     _, rules, devices, setting, sets = EXPERIMENTS[name]
     folder = os.path.join(out, name)
     argv = ["compare", "--rules", ",".join(rules), "--devices", ",".join(devices), *setting, "--tune",
-            f"lr={LRS}", "--seeds", SEEDS, "-o", folder, "--workers", str(workers), "--quiet"]
+            f"lr={LR_GRIDS.get(name, LRS)}", "--seeds", SEEDS, "-o", folder, "--workers", str(workers), "--quiet"]
     for item in sets:
         argv += ["--set", item]
     main(argv)
@@ -77,7 +82,7 @@ def markdown(rows, devices):
 
 def main():
     ap = argparse.ArgumentParser()
-    ap.add_argument("--table", default="all", choices=("default", "aihwkit", "ablations", "all"))
+    ap.add_argument("--table", default="all", choices=("default", "aihwkit", "ablations", "transfer", "all"))
     ap.add_argument("--workers", type=int, default=2)
     ap.add_argument("--out", default="out/tables")
     args = ap.parse_args()
@@ -85,7 +90,8 @@ def main():
         if args.table not in ("all", table):
             continue
         rows = run(name, args.out, args.workers)
-        print(f"\n### {name}: {' '.join(setting)} {' '.join(sets)}; lr tuned over {LRS}, {SEEDS} seeds")
+        print(f"\n### {name}: {' '.join(setting)} {' '.join(sets)}; lr tuned over {LR_GRIDS.get(name, LRS)}, "
+              f"{SEEDS} seeds")
         print("cells: test accuracy %, mean ± std (chosen lr)\n")
         print(markdown(rows, devices))
         with open(os.path.join(args.out, name, "summary.json"), "w") as f:
