@@ -296,3 +296,16 @@ def test_compare_tunes_per_cell_and_reports_mean_and_std(tmp_path, capsys):
                 "tune.validation_scores"]
             assert t.config.dataset["validation"] == 0.2 and np.all(np.isfinite(t.metrics()["val_accuracy"]))
     assert os.path.exists(os.path.join(out, "summary.csv")) and os.path.getsize(os.path.join(out, "compare.png"))
+
+
+def test_compare_takes_keys_that_only_its_rules_accept(tmp_path):
+    """`--set network.rank=…` belongs to factorised rules: the base config (rule bp) alone would refuse it, the
+    compared rules take it; a rank for a dense rule in the list is still refused before anything runs."""
+    out = str(tmp_path / "cmp")
+    assert main(["compare", "--rules", "dfa_svd", "--devices", "ideal", "--epochs", "1", "--hidden", "8",
+                 "--set", "network.rank=4", "-o", out, "--quiet"]) == 0
+    rows = list(csv.DictReader(open(os.path.join(out, "results.csv"))))
+    assert len(rows) == 1 and rows[0]["rule.name"] == "dfa_svd"
+    assert main(["compare", "--rules", "dfa_svd,bp", "--devices", "ideal", "--epochs", "1", "--hidden", "8",
+                 "--set", "network.rank=4", "-o", str(tmp_path / "bad"), "--quiet"]) == 2
+    assert not os.path.exists(os.path.join(str(tmp_path / "bad"), "results.csv"))

@@ -218,12 +218,16 @@ def cmd_config_show(args) -> int:
     return 0
 
 
-def _base_config(args, file_device=True):
-    """The raw config every point of a grid starts from (checked), and its validated form."""
+def _base_config(args, file_device=True, point=None):
+    """The raw config every point of a grid starts from, and its validated form — with ``point`` (key path →
+    value) applied when the base alone is not a run (compare: the rule and device come from the points)."""
     from hwsim.workflow import config as config_mod
     flags = {flag: getattr(args, flag, None) for flag in config_mod.FLAGS}
     base = config_mod.raw_from_flags(args.config, flags, config_mod.parse_sets(args.set), file_device)
-    return base, config_mod.validate(json.loads(json.dumps(base)))   # checked before any point runs
+    raw = json.loads(json.dumps(base))
+    for key, value in (point or {}).items():
+        config_mod.set_path(raw, key, value)
+    return base, config_mod.validate(raw)       # checked before any point runs (run_grid checks every point)
 
 
 def _grid_run(args, points, label_keys, plot, base=None):
@@ -255,7 +259,8 @@ def cmd_compare(args) -> int:
     devs = [d for d in args.devices.split(",") if d]
     if not rules or not devs:
         raise UsageError("--rules and --devices need at least one name each")
-    base, cfg = _base_config(args, file_device=False)      # --devices replaces the file's device
+    base, cfg = _base_config(args, file_device=False,      # --devices replaces the file's device
+                             point={"rule.name": rules[0], "device.preset": devs[0]})
     from hwsim.workflow.config import resolve_key
     tune = dict(cfg.compare["tune"])
     tune.update(dict(parse_axis(t) for t in args.tune or []))
