@@ -2,7 +2,7 @@
 (rule, device) the learning rate is tuned on a validation split (20 % of the training set; the test set is
 never used to choose), then test accuracy at the chosen rate is reported as mean ± std over 3 seeds.
 
-    python examples/rule_device_table.py [--table default|aihwkit|ablations|transfer|all] [--workers 2] [--out out/tables]
+    python examples/rule_device_table.py [--table all|default,aihwkit,ablations,transfer,transfer-ablations] [--workers 2] [--out out/tables]
 
 Settings: `default` — hwsim's: digits, 64-32-10 ReLU MLP, batch 32, 30 epochs; `aihwkit` — aihwkit's
 soft-bounds example: 64-32-10 sigmoid, batch 10, 15 epochs. Results go to OUT/<experiment>/ (results.csv,
@@ -46,12 +46,19 @@ EXPERIMENTS = {
     # transfer rules (Tiki-Taka v2, chopped v2) against plain bp, the same lr grid for all three
     "transfer-aihwkit": ("transfer", ["bp", "bp+tt2", "bp+ctt2"], ["soft-bounds", "reram-sb"], AIHWKIT, []),
     "transfer-default": ("transfer", ["bp", "bp+tt2", "bp+ctt2"], ["soft-bounds", "reram-sb"], DEFAULT, []),
+    # transfer ablations on reram-sb at aihwkit's setting, at the rates transfer-aihwkit chose (tt2 3.0, ctt2 1.0)
+    "tt2-no-calibration": ("transfer-ablations", ["bp+tt2"], ["reram-sb"], AIHWKIT, ["rule.calibrate=false"]),
+    "tt2-one-pulse-writes": ("transfer-ablations", ["bp+tt2"], ["reram-sb"], AIHWKIT,
+                             ["rule.max_transfer_pulses=1"]),
+    "tt2-forget-buffer": ("transfer-ablations", ["bp+tt2"], ["reram-sb"], AIHWKIT, ["rule.forget_buffer=true"]),
+    "ctt2-no-chopper": ("transfer-ablations", ["bp+ctt2"], ["reram-sb"], AIHWKIT, ["rule.chop_prob=0.0"]),
 }
 # learning-rate grids other than LRS. Transfer rules take larger rates (their λ is not scaled by the lr). The
 # decorrelation and bp write-noise ablations run at the rate the default table chose for the row they modify
 # (0.3 for bp, bp+center and bp+center+decor on ideal and reram-sb), so that one factor changes at a time.
 LR_GRIDS = {"transfer-aihwkit": "0.1,0.3,1.0,3.0", "transfer-default": "0.1,0.3,1.0,3.0",
-            "decor-ablation": "0.3", "decor-frozen": "0.3", "no-write-noise-bp": "0.3"}
+            "decor-ablation": "0.3", "decor-frozen": "0.3", "no-write-noise-bp": "0.3", "tt2-no-calibration": "3.0",
+            "tt2-one-pulse-writes": "3.0", "tt2-forget-buffer": "3.0", "ctt2-no-chopper": "1.0"}
 
 
 def run(name, out, workers):
@@ -89,7 +96,7 @@ def markdown(rows, devices):
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--table", default="all", help="all, or a comma-separated list of default, aihwkit, "
-                    "ablations, transfer")
+                    "ablations, transfer, transfer-ablations")
     ap.add_argument("--workers", type=int, default=2)
     ap.add_argument("--out", default="out/tables")
     args = ap.parse_args()
