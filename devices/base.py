@@ -24,8 +24,9 @@ from .rng import check_random_state, kernel_key
 class DeviceParameters:
     """Per-device parameter arrays sampled from a model (device-to-device variation), ready for kernels.
 
-    ``values[row, cell]`` (rows in ``devices.kernels``), ``consts`` the model-wide constants; index by name,
-    e.g. ``params["w_max"]``, to get an array of ``shape``.
+    ``values[row, cell]`` (rows in ``devices.kernels``), stored cell by cell (Fortran order: one device's
+    parameters share a cache line or two, which is what a pulse reads), ``consts`` the model-wide constants;
+    index by name, e.g. ``params["w_max"]``, to get an array of ``shape``.
     """
 
     model_id: int
@@ -207,7 +208,8 @@ class DeviceModel:
             else self.drift_nu
         values[K.WNOISE] = self.write_noise_std * self.write_noise_unit()
         names = dict(_COMMON_ROWS, **self.extra_rows)
-        return DeviceParameters(self.model_id, self._kernel_states(), values, self._consts(), shape, names)
+        return DeviceParameters(self.model_id, self._kernel_states(), np.asfortranarray(values), self._consts(),
+                                shape, names)
 
     def initial_state(self, params: DeviceParameters) -> np.ndarray:
         """States at weight 0 (stuck devices at their bound, discretised devices on a level)."""

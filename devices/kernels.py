@@ -10,7 +10,7 @@ Weights are in normalised units (see ``DeviceModel``); ``up`` means potentiation
 from __future__ import annotations
 
 import numpy as np
-from numba import njit, prange
+from numba import njit, prange, uint64
 
 from .rng import normal, subkey
 
@@ -92,7 +92,7 @@ def pulse(model, prm, consts, i, w, up, z):
             return w + prm[P0, i] * w + prm[S_UP, i] * (1.0 + sigma * z)
         if mult:
             return w - (prm[P1, i] * w + prm[S_DOWN, i]) * (1.0 + sigma * z)
-        return w - (prm[P1, i] * w + prm[S_DOWN, i] * (1.0 + sigma * z))
+        return w - prm[P1, i] * w - prm[S_DOWN, i] * (1.0 + sigma * z)
     if model == EXP:
         if hi - lo <= 0.0:
             return w
@@ -157,6 +157,93 @@ def settle(prm, i, w, n_states):
         if w > hi:
             w = hi
     return w
+
+
+# Runs of pulses: the n pulses of one sign that one device takes in one go (one sample of a stochastic update,
+# one counted update). Pulse k of a run starting at counter ``base`` draws its noise at counter base + k.
+# Constant- and linear-step devices without levels ("affine" models: a pulse maps w ← w + (c·w + s)·(1 + σz),
+# or w + c·w + s·(1 + σz) with additive noise) take fast paths (``affine_run``) when the run cannot reach a
+# bound, so that no clipping happens between pulses: a pulse moves the state by at most F·(1 + EXCURSION·σ)
+# (F the largest |c·w + s| over the bounds) unless its draw is beyond EXCURSION standard deviations, which has
+# probability 1.2e-15. The fast paths, per noise form:
+#   additive (constant-step; linear-step with mult_noise false): the state after n pulses is exactly Gaussian,
+#       mean m_n and variance σ²·v_n from m ← (1 + c)·m + s, v ← (1 + c)²·v + s²: one draw (counter base).
+#   multiplicative (soft-bounds, linear-step): w_n = w_0 + (c·w_0 + s)·r_n, r ← r + (1 + σz_k)·(1 + c·r): the
+#       per-pulse draws, without clipping or re-reading the state at every pulse.
+EXCURSION = 8.0
+
+
+@njit(cache=True, inline="always")
+def popcount(m):
+    """Number of set bits of a uint64."""
+    m = uint64(m)
+    m = m - ((m >> uint64(1)) & uint64(0x5555555555555555))
+    m = (m & uint64(0x3333333333333333)) + ((m >> uint64(2)) & uint64(0x3333333333333333))
+    m = (m + (m >> uint64(4))) & uint64(0x0F0F0F0F0F0F0F0F)
+    return int((m * uint64(0x0101010101010101)) >> uint64(56))
+
+
+@njit(cache=True, inline="always")
+def pulse_run(model, n_states, prm, consts, i, w, up, n, key, base):
+    """Device i after n pulses in direction ``up`` from state w, pulse by pulse (``pulse``, ``settle``)."""
+    sigma = prm[C2C, i]
+    for k in range(n):
+        z = normal(key, base + k) if sigma != 0.0 else 0.0
+        w = settle(prm, i, pulse(model, prm, consts, i, w, up, z), n_states)
+    return w
+
+
+@njit(cache=True, inline="always")
+def affine_step(prm, i, up, linear):
+    """(c, s) of a constant-step (``linear`` False) or linear-step pulse: w ← w + (c·w + s)·(1 + σz)."""
+    if up:
+        return (prm[P0, i] if linear else 0.0), prm[S_UP, i]
+    return (-prm[P1, i] if linear else 0.0), -prm[S_DOWN, i]
+
+
+@njit(cache=True, inline="always")
+def affine_run(prm, i, w, up, n, linear, mult, key, base):
+    """``pulse_run`` of a constant-step or linear-step device without levels (``mult``: multiplicative noise,
+    ``consts[0]`` of linear-step), with the fast paths above."""
+    c, s = affine_step(prm, i, up, linear)
+    sigma = prm[C2C, i]
+    lo = prm[W_MIN, i]
+    hi = prm[W_MAX, i]
+    reach = max(abs(c * lo + s), abs(c * hi + s)) * n * (1.0 + EXCURSION * sigma)
+    if w - reach > lo and w + reach < hi:
+        if not mult:
+            z = normal(key, base) if sigma != 0.0 else 0.0
+            if c == 0.0:
+                return w + s * (n + sigma * np.sqrt(n) * z)
+            a = 1.0 + c
+            m = w
+            v = 0.0
+            for _ in range(n):
+                m = a * m + s
+                v = a * a * v + s * s
+            return m + sigma * np.sqrt(v) * z
+        r = 0.0
+        for k in range(n):
+            z = normal(key, base + k) if sigma != 0.0 else 0.0
+            r = r + (1.0 + sigma * z) * (1.0 + c * r)
+        return w + (c * w + s) * r
+    for k in range(n):                # near a bound: pulse by pulse, clipped (as ``pulse`` and ``settle``)
+        z = normal(key, base + k) if sigma != 0.0 else 0.0
+        if mult:
+            w = w + (c * w + s) * (1.0 + sigma * z)
+        else:
+            w = w + c * w + s * (1.0 + sigma * z)
+        w = min(max(w, lo), hi)
+    return w
+
+
+@njit(cache=True)
+def run(model, n_states, prm, consts, i, w, up, n, key, base, fast):
+    """Device i after n pulses in direction ``up`` from state w: ``affine_run`` where it applies and ``fast``,
+    else ``pulse_run``."""
+    if fast and n_states == 0 and (model == CONSTANT or model == LINEAR):
+        return affine_run(prm, i, w, up, n, model == LINEAR, model == LINEAR and consts[0] != 0.0, key, base)
+    return pulse_run(model, n_states, prm, consts, i, w, up, n, key, base)
 
 
 @njit(cache=True, parallel=True)

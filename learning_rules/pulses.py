@@ -14,30 +14,26 @@ Pair modes (how a signed pulse reaches the differential pair G+ − G−):
     2 "both"            G+ and G− move oppositely, one pulse each.
 Random numbers (counter-based): an update's key has three sub-streams, ``D_TRAINS`` (output lines),
 ``X_TRAINS`` (input lines) and ``DEVICE_NOISE``; the bits of the train of (sample b, line) come from sub-stream
-b·lines + line of its train key; the stochastic update's
-pulse at (sample b, bit t) on device (cell, side) draws at counter (2·cell + side)·2³² + b·bl + t of the
-cell key; the counted update's k-th pulse from sub-stream 2·cell + side. Results do not depend on the
-thread count.
+b·lines + line of its train key; in the stochastic update, the k-th pulse of sample b on device (cell, side)
+draws at counter (2·cell + side)·2³² + b·bl + k of the device-noise key; in the counted update, its k-th
+pulse at counter k of sub-stream 2·cell + side. Results do not depend on the thread count.
+
+A device takes the pulses of one sample (or of one counted update) as a run; constant- and linear-step
+devices take runs on fast paths that are exact in distribution (``devices.kernels.affine_run``;
+constant-step ones a whole batch at once, ``_row_constant``); ``fast=False`` steps every pulse.
 """
 from __future__ import annotations
 
 import numpy as np
 from numba import njit, prange, uint64
 
-from hwsim.devices.kernels import C2C, STUCK, W_MAX, W_MIN, WNOISE, pulse, settle
+from hwsim.devices.kernels import (C2C, CONSTANT, EXCURSION, LINEAR, S_DOWN, S_UP, STUCK, W_MAX, W_MIN, WNOISE,
+                                   affine_run, popcount, pulse_run, run)
 from hwsim.devices.rng import _GOLDEN, mix64, normal, subkey
 
 PAIR_MODES = {"plus": 0, "unidirectional": 1, "both": 2}
 D_TRAINS, X_TRAINS, DEVICE_NOISE, WRITE_NOISE = 0, 1, 2, 3          # sub-streams of an update's key
-
-
-@njit(cache=True, inline="always")
-def popcount(m):
-    m = uint64(m)
-    m = m - ((m >> uint64(1)) & uint64(0x5555555555555555))
-    m = (m & uint64(0x3333333333333333)) + ((m >> uint64(2)) & uint64(0x3333333333333333))
-    m = (m + (m >> uint64(4))) & uint64(0x0F0F0F0F0F0F0F0F)
-    return int((m * uint64(0x0101010101010101)) >> uint64(56))
+ROWS_PER_CHUNK = 16          # rows per parallel task of the stochastic update (they share its scratch arrays)
 
 
 @njit(cache=True, parallel=True)
@@ -89,8 +85,7 @@ def pulse_trains(v, scale, bl, key, by_line=False):
 @njit(cache=True)
 def bit_lists(bits, bl):
     """For every (sample b, bit t): the input lines whose train has bit t set, as CSR over b·bl + t
-    (pointer (batch·bl + 1,), index). The update visits exactly these lines: its work is the number of
-    pulses, not rows × cols × batch."""
+    (pointer (batch·bl + 1,), index), so that a row can visit just the lines that coincide with its bits."""
     batch, lines = bits.shape
     ptr = np.zeros(batch * bl + 1, np.int64)
     for b in range(batch):
@@ -116,13 +111,37 @@ def bit_lists(bits, bl):
 
 
 @njit(cache=True, inline="always")
-def _fire(model, n_states, prm, consts, w, cell, up, n, key, counter):
-    """n pulses of one sign on one device; returns its new state. Noise draws at counters counter…+n−1."""
-    sigma = prm[C2C, cell]
-    for k in range(n):
-        z = normal(key, counter + k) if sigma != 0.0 else 0.0
-        w = settle(prm, cell, pulse(model, prm, consts, cell, w, up, z), n_states)
-    return w
+def _gather(a, b, bl, x_bits, bit_ptr, bit_idx, runs, touched):
+    """The runs of one row in sample b (row train a): for every input line j whose train meets a, its pulse
+    count runs[j] = popcount(a ∧ x_bits[j]) and j in touched[:k]; returns k. Visits the lines listed for the
+    bits of a (work ∝ pulses) or, when that is longer, every line."""
+    listed = 0
+    m = a
+    while m:
+        t = popcount((m & (~m + uint64(1))) - uint64(1))
+        m &= m - uint64(1)
+        listed += bit_ptr[b * bl + t + 1] - bit_ptr[b * bl + t]
+    k = 0
+    cols = x_bits.shape[0]
+    if listed < cols:
+        m = a
+        while m:
+            t = popcount((m & (~m + uint64(1))) - uint64(1))
+            m &= m - uint64(1)
+            for q in range(bit_ptr[b * bl + t], bit_ptr[b * bl + t + 1]):
+                j = bit_idx[q]
+                if runs[j] == 0:
+                    touched[k] = j
+                    k += 1
+                runs[j] += 1
+        return k
+    for j in range(cols):
+        n = popcount(a & x_bits[j])
+        if n != 0:
+            runs[j] = n
+            touched[k] = j
+            k += 1
+    return k
 
 
 @njit(cache=True, inline="always")
@@ -136,81 +155,253 @@ def _write_noise(prm, cell, w, key, counter):
     return min(max(v, prm[W_MIN, cell]), prm[W_MAX, cell]) - w
 
 
+@njit(cache=True, inline="always")
+def _routes(pair_mode, up):
+    """Which devices a coincidence of direction ``up`` pulses (G+, G−) and G−'s direction."""
+    return pair_mode != 1 or up, pair_mode == 2 or (pair_mode == 1 and not up), pair_mode == 1 or not up
+
+
+@njit(cache=True)
+def _row_runs(i, affine, model, n_states, prm_p, prm_m, consts, w_p, w_m, counts, rows_bits, rows_neg, cols_bits,
+              cols_neg, bit_ptr, bit_idx, bl, pair_mode, key, pulsed, cells, runs, touched):
+    """Row i of a stochastic update, run by run (one run per device and sample): ``affine_run`` when
+    ``affine``, else ``pulse_run``. Marks the devices pulsed in ``pulsed`` (2, cols) and lists their columns
+    in ``cells``; ``runs``, ``touched``: scratch (cols,), runs zero. Returns (pulses fired, columns listed)."""
+    batch = rows_bits.shape[1]
+    cols = cols_neg.shape[1]
+    base = i * cols
+    linear = model == LINEAR
+    mult = linear and consts[0] != 0.0
+    n_fired = 0
+    n_cells = 0
+    for b in range(batch):
+        a = rows_bits[i, b]
+        if a == 0:
+            continue
+        neg_d = rows_neg[i, b]
+        for q in range(_gather(a, b, bl, cols_bits[b], bit_ptr, bit_idx, runs, touched)):
+            j = touched[q]
+            n = runs[j]
+            runs[j] = 0
+            cell = base + j
+            up = neg_d != cols_neg[b, j]                # d·x < 0: the weight must grow
+            to_p, to_m, up_m = _routes(pair_mode, up)
+            if to_p:
+                if prm_p[STUCK, cell] == 0.0:
+                    c = ((2 * cell) << 32) + b * bl
+                    if affine:
+                        w_p[cell] = affine_run(prm_p, cell, w_p[cell], up, n, linear, mult, key, c)
+                    else:
+                        w_p[cell] = pulse_run(model, n_states, prm_p, consts, cell, w_p[cell], up, n, key, c)
+                    if not (pulsed[0, j] or pulsed[1, j]):
+                        cells[n_cells] = j
+                        n_cells += 1
+                    pulsed[0, j] = True
+                counts[0 if up else 1, cell] += n
+                n_fired += n
+            if to_m:
+                if prm_m[STUCK, cell] == 0.0:
+                    c = ((2 * cell + 1) << 32) + b * bl
+                    if affine:
+                        w_m[cell] = affine_run(prm_m, cell, w_m[cell], up_m, n, linear, mult, key, c)
+                    else:
+                        w_m[cell] = pulse_run(model, n_states, prm_m, consts, cell, w_m[cell], up_m, n, key, c)
+                    if not (pulsed[0, j] or pulsed[1, j]):
+                        cells[n_cells] = j
+                        n_cells += 1
+                    pulsed[1, j] = True
+                counts[2 if up_m else 3, cell] += n
+                n_fired += n
+    return n_fired, n_cells
+
+
+@njit(cache=True, inline="always")
+def _path(acc, j, n, up, s_up, s_down):
+    """Add a run of n constant steps (up: +s_up, else −s_down) to device j's mean path; acc rows:
+    displacement, its maximum and minimum so far, Σ n·s², potentiation and depression pulses."""
+    s = s_up if up else -s_down
+    m = acc[0, j] + n * s
+    acc[0, j] = m
+    acc[1, j] = max(acc[1, j], m)
+    acc[2, j] = min(acc[2, j], m)
+    acc[3, j] += n * s * s
+    if up:
+        acc[4, j] += n
+    else:
+        acc[5, j] += n
+
+
+@njit(cache=True)
+def _row_constant(i, prm_p, prm_m, w_p, w_m, counts, rows_bits, rows_neg, cols_bits, cols_neg, bit_ptr, bit_idx,
+                  bl, pair_mode, key, pulsed, cells, runs, touched, acc):
+    """Row i of a stochastic update on constant-step devices without levels, the whole batch at once: a
+    device's pulses over the batch sum to a Gaussian step (mean Σ n_b·s_b, variance σ²·Σ n_b·s_b²; one draw
+    at counter (2·cell + side)·2³² + batch·bl) unless its path can reach a bound: its mean path stays
+    EXCURSION standard deviations of the final noise inside both bounds (by Lévy's inequality the noise's
+    running maximum exceeds that with probability ≤ 2·Φ(−EXCURSION) = 1.2e-15). Other devices replay their
+    runs (``affine_run``). Arguments from ``pulsed`` on and the result as in ``_row_runs``; ``acc``
+    (2, 6, cols): scratch."""
+    batch = rows_bits.shape[1]
+    cols = cols_neg.shape[1]
+    base = i * cols
+    acc_p, acc_m = acc[0], acc[1]
+    sup_p, sdn_p = prm_p[S_UP, base:base + cols], prm_p[S_DOWN, base:base + cols]
+    sup_m, sdn_m = prm_m[S_UP, base:base + cols], prm_m[S_DOWN, base:base + cols]
+    n_cells = 0
+    for b in range(batch):
+        a = rows_bits[i, b]
+        if a == 0:
+            continue
+        neg_d = rows_neg[i, b]
+        x_neg = cols_neg[b]
+        k = _gather(a, b, bl, cols_bits[b], bit_ptr, bit_idx, runs, touched)
+        for q in range(k):                              # first run of a device in this call: clear its path
+            j = touched[q]
+            if not pulsed[0, j]:
+                pulsed[0, j] = True
+                acc[:, :, j] = 0.0
+                cells[n_cells] = j
+                n_cells += 1
+        if pair_mode == 0:                              # G+ only: the common case, kept branch-light
+            for q in range(k):
+                j = touched[q]
+                _path(acc_p, j, runs[j], neg_d != x_neg[j], sup_p[j], sdn_p[j])
+                runs[j] = 0
+            continue
+        for q in range(k):
+            j = touched[q]
+            n = runs[j]
+            runs[j] = 0
+            to_p, to_m, dir_m = _routes(pair_mode, neg_d != x_neg[j])
+            if to_p:
+                _path(acc_p, j, n, neg_d != x_neg[j], sup_p[j], sdn_p[j])
+            if to_m:
+                _path(acc_m, j, n, dir_m, sup_m[j], sdn_m[j])
+    for q in range(n_cells):                            # from here on: devices that moved
+        pulsed[0, cells[q]] = False
+    n_fired = 0
+    for side in range(2):
+        prm = prm_p if side == 0 else prm_m
+        w = w_p if side == 0 else w_m
+        for q in range(n_cells):
+            j = cells[q]
+            n_up = int(acc[side, 4, j])
+            n_dn = int(acc[side, 5, j])
+            if n_up + n_dn == 0:
+                continue
+            cell = base + j
+            counts[2 * side, cell] += n_up
+            counts[2 * side + 1, cell] += n_dn
+            n_fired += n_up + n_dn
+            if prm[STUCK, cell] != 0.0:
+                continue
+            pulsed[side, j] = True
+            c = ((2 * cell + side) << 32)
+            sd = prm[C2C, cell] * np.sqrt(acc[side, 3, j])
+            w0 = w[cell]
+            if (w0 + acc[side, 2, j] - EXCURSION * sd > prm[W_MIN, cell]
+                    and w0 + acc[side, 1, j] + EXCURSION * sd < prm[W_MAX, cell]):
+                w[cell] = w0 + acc[side, 0, j] + (sd * normal(key, c + batch * bl) if sd != 0.0 else 0.0)
+                continue
+            for b in range(batch):                    # near a bound: replay the runs
+                n = popcount(rows_bits[i, b] & cols_bits[b, j])
+                if n == 0:
+                    continue
+                up = rows_neg[i, b] != cols_neg[b, j]
+                to_p, to_m, up_m = _routes(pair_mode, up)
+                if side == 0 and to_p:
+                    w0 = affine_run(prm, cell, w0, up, n, False, False, key, c + b * bl)
+                elif side == 1 and to_m:
+                    w0 = affine_run(prm, cell, w0, up_m, n, False, False, key, c + b * bl)
+            w[cell] = w0
+    return n_fired, n_cells
+
+
 @njit(cache=True, parallel=True)
 def stochastic_update(model, n_states, prm_p, prm_m, consts, w_p, w_m, off_p, off_m, counts, rows_bits,
-                      rows_neg, cols_neg, bit_ptr, bit_idx, bl, pair_mode, key, wkey):
+                      rows_neg, cols_bits, cols_neg, bit_ptr, bit_idx, bl, pair_mode, key, wkey, fast=True):
     """Apply the coincidence pulses of a batch to a tile, in place; returns the pulses fired.
 
-    rows_bits/rows_neg: (rows, batch) trains and signs of d; cols_neg: (batch, cols) signs of x;
-    bit_ptr/bit_idx: per (sample, bit) the input lines carrying that bit (``bit_lists``).
-    w_p, w_m: stored device states (rows·cols,) of G+ and G−; off_p, off_m: their write-noise offsets
-    (apparent state = stored + offset), redrawn at every pulse from ``wkey`` at the pulse's counter; counts
-    (4, rows·cols) int64: potentiation and depression pulses of G+, then of G−. A device sees its pulses sample after sample, bit after bit (all
-    of one sign within a sample): the result of n_bij = popcount(A_bi ∧ B_bj) consecutive pulses per
-    sample. The pulse at (sample b, bit t) draws its cycle-to-cycle noise at counter
-    (2·cell + side)·2³² + b·bl + t of ``key``: every device owns a disjoint block of 2³² counters of one
-    SplitMix64 sequence. Rows run in parallel; the work is proportional to the pulses fired.
+    rows_bits/rows_neg: (rows, batch) trains and signs of d; cols_bits/cols_neg: (batch, cols) trains and
+    signs of x; bit_ptr/bit_idx: ``bit_lists`` of cols_bits. w_p, w_m: stored device states (rows·cols,) of G+ and G−; off_p, off_m: their write-noise
+    offsets (apparent state = stored + offset); counts (4, rows·cols) int64: potentiation and depression
+    pulses of G+, then of G−. A device sees its pulses sample after sample: in sample b a run of
+    n = popcount(A_bi ∧ B_bj) pulses of one sign, whose k-th pulse draws its cycle-to-cycle noise at counter
+    (2·cell + side)·2³² + b·bl + k of ``key`` (every device owns a disjoint block of 2³² counters of one
+    SplitMix64 sequence). ``fast`` False: every pulse steps the device (``devices.kernels.pulse_run``, the
+    reference); True: constant-step devices without levels take the whole batch at once where no bound is
+    in reach (``_row_constant``), linear-step ones the fast paths of ``devices.kernels.affine_run``. A device
+    pulsed in the call draws its write noise once, after its last pulse, at counter
+    (2·cell + side)·2³² + batch·bl of ``wkey`` (an offset depends only on the device's last pulse, so this
+    equals a fresh draw at every pulse in distribution). Rows run in parallel; the work is rows × batch ×
+    cols bit tests plus the runs.
     """
     rows, batch = rows_bits.shape
     cols = cols_neg.shape[1]
+    affine = fast and n_states == 0 and (model == CONSTANT or model == LINEAR)
     fired = np.zeros(rows, np.int64)
-    for i in prange(rows):
-        base = i * cols
-        n_fired = 0
-        for b in range(batch):
-            a = rows_bits[i, b]
-            neg_d = rows_neg[i, b]
-            while a:
-                t = popcount((a & (~a + uint64(1))) - uint64(1))
-                a &= a - uint64(1)
-                counter = b * bl + t
-                for q in range(bit_ptr[b * bl + t], bit_ptr[b * bl + t + 1]):
-                    j = bit_idx[q]
-                    cell = base + j
-                    up = neg_d != cols_neg[b, j]                # d·x < 0: the weight must grow
-                    if pair_mode == 0 or (pair_mode == 1 and up) or pair_mode == 2:
-                        if prm_p[STUCK, cell] == 0.0:
-                            c = ((2 * cell) << 32) + counter
-                            w_p[cell] = _fire(model, n_states, prm_p, consts, w_p[cell], cell, up, 1, key, c)
-                            off_p[cell] = _write_noise(prm_p, cell, w_p[cell], wkey, c)
-                        counts[0 if up else 1, cell] += 1
-                        n_fired += 1
-                    if (pair_mode == 1 and not up) or pair_mode == 2:
-                        mup = pair_mode == 1 or not up            # G− moves against G+
-                        if prm_m[STUCK, cell] == 0.0:
-                            c = ((2 * cell + 1) << 32) + counter
-                            w_m[cell] = _fire(model, n_states, prm_m, consts, w_m[cell], cell, mup, 1, key, c)
-                            off_m[cell] = _write_noise(prm_m, cell, w_m[cell], wkey, c)
-                        counts[2 if mup else 3, cell] += 1
-                        n_fired += 1
-        fired[i] = n_fired
+    chunks = (rows + ROWS_PER_CHUNK - 1) // ROWS_PER_CHUNK
+    for chunk in prange(chunks):
+        # scratch for the chunk's rows: flags, cell lists, run counts, constant-step paths
+        pulsed = np.zeros((2, cols), np.bool_)
+        cells = np.empty(cols, np.int64)
+        touched = np.empty(cols, np.int64)
+        runs = np.zeros(cols, np.int64)
+        acc = np.empty((2, 6, cols) if affine and model == CONSTANT else (2, 6, 0))
+        for i in range(chunk * ROWS_PER_CHUNK, min(rows, (chunk + 1) * ROWS_PER_CHUNK)):
+            active = False
+            for b in range(batch):
+                if rows_bits[i, b] != 0:
+                    active = True
+                    break
+            if not active:
+                continue
+            if affine and model == CONSTANT:
+                fired[i], n_cells = _row_constant(i, prm_p, prm_m, w_p, w_m, counts, rows_bits, rows_neg, cols_bits,
+                                                  cols_neg, bit_ptr, bit_idx, bl, pair_mode, key, pulsed, cells, runs,
+                                                  touched, acc)
+            else:
+                fired[i], n_cells = _row_runs(i, affine, model, n_states, prm_p, prm_m, consts, w_p, w_m, counts,
+                                              rows_bits, rows_neg, cols_bits, cols_neg, bit_ptr, bit_idx, bl,
+                                              pair_mode, key, pulsed, cells, runs, touched)
+            for q in range(n_cells):
+                j = cells[q]
+                cell = i * cols + j
+                if pulsed[0, j]:
+                    off_p[cell] = _write_noise(prm_p, cell, w_p[cell], wkey, ((2 * cell) << 32) + batch * bl)
+                if pulsed[1, j]:
+                    off_m[cell] = _write_noise(prm_m, cell, w_m[cell], wkey, ((2 * cell + 1) << 32) + batch * bl)
+                pulsed[0, j] = False
+                pulsed[1, j] = False
     return fired.sum()
 
 
 @njit(cache=True, parallel=True)
 def counted_update(model, n_states, prm_p, prm_m, consts, w_p, w_m, off_p, off_m, counts, n_pulses, pair_mode,
-                   key, wkey):
+                   key, wkey, fast=True):
     """Apply a signed pulse count per cell (> 0: the weight must grow), in place, with the pair mode; a
-    device's k-th pulse draws its noise at counter k of sub-stream 2·cell + side of ``key``, its write noise
-    (after its last pulse) at counter 0 of the same sub-stream of ``wkey``."""
+    device's pulses are one run (``devices.kernels.run``; ``fast`` False: pulse by pulse), its k-th pulse
+    drawing its noise at counter k of sub-stream 2·cell + side of ``key``, its write noise (after its last
+    pulse) at counter 0 of the same sub-stream of ``wkey``."""
     for cell in prange(w_p.size):
         n = n_pulses[cell]
         if n == 0:
             continue
         up = n > 0
         n = abs(n)
-        if pair_mode == 0 or (pair_mode == 1 and up) or pair_mode == 2:
+        to_p, to_m, up_m = _routes(pair_mode, up)
+        if to_p:
             if prm_p[STUCK, cell] == 0.0:
-                w_p[cell] = _fire(model, n_states, prm_p, consts, w_p[cell], cell, up, n, subkey(key, 2 * cell), 0)
+                w_p[cell] = run(model, n_states, prm_p, consts, cell, w_p[cell], up, n, subkey(key, 2 * cell), 0,
+                                fast)
                 off_p[cell] = _write_noise(prm_p, cell, w_p[cell], subkey(wkey, 2 * cell), 0)
             counts[0 if up else 1, cell] += n
-        if (pair_mode == 1 and not up) or pair_mode == 2:
-            mup = pair_mode == 1 or not up
+        if to_m:
             if prm_m[STUCK, cell] == 0.0:
-                w_m[cell] = _fire(model, n_states, prm_m, consts, w_m[cell], cell, mup, n,
-                                  subkey(key, 2 * cell + 1), 0)
+                w_m[cell] = run(model, n_states, prm_m, consts, cell, w_m[cell], up_m, n, subkey(key, 2 * cell + 1),
+                                0, fast)
                 off_m[cell] = _write_noise(prm_m, cell, w_m[cell], subkey(wkey, 2 * cell + 1), 0)
-            counts[2 if mup else 3, cell] += n
+            counts[2 if up_m else 3, cell] += n
 
 
 @njit(cache=True, parallel=True)
@@ -229,7 +420,7 @@ def alternating_update(model, n_states, prm, consts, w, off, counts, pairs, key,
         k = subkey(key, cell)
         v = w[cell]
         for p in range(pairs):
-            v = _fire(model, n_states, prm, consts, v, cell, True, 1, k, 2 * p)
-            v = _fire(model, n_states, prm, consts, v, cell, False, 1, k, 2 * p + 1)
+            v = pulse_run(model, n_states, prm, consts, cell, v, True, 1, k, 2 * p)
+            v = pulse_run(model, n_states, prm, consts, cell, v, False, 1, k, 2 * p + 1)
         w[cell] = v
         off[cell] = _write_noise(prm, cell, v, subkey(wkey, cell), 0)

@@ -38,6 +38,8 @@ COUNTED_DEVICES = {
 def test_counted_update_equals_numpy_reference(pair, name):
     device = COUNTED_DEVICES[name]
     tile = Tile(9, 11, device, Periphery.ideal(), random_state=5, tile_id=1, pair=pair)
+    # the additive fast path draws once per run (same distribution, other draws: tests/test_fast_runs.py)
+    tile.per_pulse = name == "linear-additive"
     if name == "write-noise":
         assert (tile.params_plus["write_noise"] > 0).all()
     if name == "soft-bounds-stuck":

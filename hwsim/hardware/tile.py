@@ -75,6 +75,9 @@ class Tile:
         self._w32 = self._solvers = self._gsum = None
         #: a pulse-event recorder (hwsim.workflow.events), told after every call that fires pulses; None: off
         self.recorder = None
+        #: True: step every device pulse by pulse, the reference that the kernels' fast paths for runs of
+        #: pulses are tested against (``devices.kernels.masked_run``); False (default): take them
+        self.per_pulse = False
         if _state is not None:
             self._restore(_state)
             return
@@ -132,7 +135,7 @@ class Tile:
         shape = (self.rows, self.cols)
         template = self.device.sample((1,), 0)
         for side in ("plus", "minus"):
-            values = np.array(state[f"params_{side}"], dtype=np.float64)
+            values = np.array(state[f"params_{side}"], dtype=np.float64, order="F")
             if values.shape != (template.values.shape[0], self.rows * self.cols):
                 raise ValueError(f"params_{side} has shape {values.shape}, expected "
                                  f"{(template.values.shape[0], self.rows * self.cols)}")
@@ -354,9 +357,9 @@ class Tile:
         fired = stochastic_update(self.params_plus.model_id, self.params_plus.n_states, self.params_plus.values,
                                   self.params_minus.values, self.params_plus.consts, self.w_plus.reshape(-1),
                                   self.w_minus.reshape(-1), self.offset_plus.reshape(-1), self.offset_minus.reshape(-1),
-                                  self.pulse_counts.reshape(4, -1), rows_bits, rows_neg, cols_neg,
-                                  *bit_lists(cols_bits, bl), bl, PAIR_MODES[self.pair], stream_key(key, DEVICE_NOISE),
-                                  stream_key(key, WRITE_NOISE))
+                                  self.pulse_counts.reshape(4, -1), rows_bits, rows_neg, cols_bits, cols_neg,
+                                  *bit_lists(cols_bits, bl), bl, PAIR_MODES[self.pair], stream_key(key, DEVICE_NOISE), stream_key(key, WRITE_NOISE),
+                                  not self.per_pulse)
         self._changed(pulsed=True)
         saturated = (sat_x + sat_d) / (x.size + d.size)
         return {"pulses": int(fired), "saturated": float(saturated)}
@@ -374,7 +377,8 @@ class Tile:
                        self.params_minus.values, self.params_plus.consts, self.w_plus.reshape(-1),
                        self.w_minus.reshape(-1), self.offset_plus.reshape(-1), self.offset_minus.reshape(-1),
                        self.pulse_counts.reshape(4, -1), np.ascontiguousarray(n, dtype=np.int64).reshape(-1),
-                       PAIR_MODES[self.pair], stream_key(key, DEVICE_NOISE), stream_key(key, WRITE_NOISE))
+                       PAIR_MODES[self.pair], stream_key(key, DEVICE_NOISE), stream_key(key, WRITE_NOISE),
+                       not self.per_pulse)
         self._changed(pulsed=True)
         return int(np.abs(n).sum()) * (2 if self.pair == "both" else 1)
 

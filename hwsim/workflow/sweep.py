@@ -175,6 +175,9 @@ def run_grid(base: dict, points: list[dict], out: str, workers: int = 0, schedul
             _export(out, con, fields)
             done[pid] = row
 
+        if todo:
+            from hwsim.workflow.warmup import warm
+            warm([cfg for _, cfg, _ in todo], progress)     # compile once, here, not in every worker
         bar = None
         if progress and todo:
             from tqdm import tqdm
