@@ -53,7 +53,7 @@ FIT_MODELS = ("neurosim", "soft-bounds", "exp-step", "pow-step", "piecewise")
 _UP = {"up": 1, "potentiation": 1, "+1": 1, "1": 1, "ltp": 1, "set": 1,
        "down": -1, "depression": -1, "-1": -1, "ltd": -1, "reset": -1}
 G_LIMITS = (1e-15, 1.0)          # plausible conductances [S]: outside, the column is not in siemens
-MAX_PULSE = 100_000              # pulse numbers in [0, MAX_PULSE]: a fit evaluates curves that long, many times
+MAX_PULSE = 1_000_000            # pulse numbers in [0, MAX_PULSE]: a fit evaluates curves that long, many times
 MIN_SPAN = 1e-3                  # the conductances must vary by more than 0.1 % (max/min − 1) to be fitted
 
 

@@ -453,11 +453,29 @@ def _get(dset):
 
 
 # ---- reading ---------------------------------------------------------------------------------------------------
+MAY_BE_NAN = ("metrics/val_accuracy",)        # NaN there means "no validation split"
+
+
 def _MUST_BE_FINITE(path: str) -> bool:
-    """Datasets a consumer rebuilds the network or plots conductances from: NaN or inf there is refused."""
-    leaf = path.rsplit("/", 1)[-1]
-    return (leaf in ("G_plus", "G_minus", "w_plus", "w_minus", "scale")
-            or path.startswith("state/") and ("/digital/" in path or "/params_" in path))
+    """Every float dataset must be finite (conductances, digital scales, device states, metrics, costs): a
+    NaN there is a damaged trace. Except ``MAY_BE_NAN``."""
+    return path not in MAY_BE_NAN
+
+
+def _guarded(method):
+    """A reading method whose failures on a damaged file (h5py, KeyError, TypeError …) become TraceError
+    naming the file, like the checks on open."""
+    import functools
+
+    @functools.wraps(method)
+    def wrapper(self, *args, **kwargs):
+        try:
+            return method(self, *args, **kwargs)
+        except TraceError:
+            raise
+        except Exception as exc:                    # noqa: BLE001
+            raise TraceError(f"{self.path}: damaged trace: {method.__name__} failed ({_reason(exc)})") from None
+    return wrapper
 
 
 def _reason(exc) -> str:
@@ -704,6 +722,7 @@ class Trace:
     def diverged_reason(self) -> str:
         return self.f["metrics"]["diverged_reason"][0].decode()
 
+    @_guarded
     def dynamics(self) -> dict:
         """Per committed epoch: singular values of every analog matrix {name: (E, k)} and the layers' digital
         parameters {"layer<i>/<name>": (E, n)}."""
@@ -712,6 +731,7 @@ class Trace:
                                       if hasattr(obj, "shape") else None)
         return out
 
+    @_guarded
     def metrics(self) -> dict:
         """Per committed epoch: epoch, train_loss, test_accuracy, … and wall_s."""
         out = {k: self.f["metrics"][k][:self.epochs] for k in ("epoch", *EPOCH_METRICS)}
@@ -726,6 +746,7 @@ class Trace:
         g = self.f["layers"][matrix]["tiles"]
         return [g[str(i)] for i in range(len(g))]
 
+    @_guarded
     def snapshots(self, tile) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """(epochs, G+, G−) of a tile's snapshots taken at committed epochs."""
         n = tile["snapshot_epochs"].shape[0]
@@ -733,22 +754,26 @@ class Trace:
         keep = int(np.sum(epochs <= self.epochs))
         return epochs[:keep], tile["G_plus"][:keep], tile["G_minus"][:keep]
 
+    @_guarded
     def pulse_count(self, tile) -> np.ndarray:
         """Cumulative pulses per device (4, r, c) after the last committed epoch."""
         if not self.epochs:
             return np.zeros(tile["pulse_count"].shape[1:], np.int64)
         return tile["pulse_count"][self.epochs - 1]
 
+    @_guarded
     def events(self) -> dict:
         """The pulse events of the committed epochs (docs/trace-format.md, /events), as columns."""
         n = int(self.f["metrics"]["events_rows"][self.epochs - 1]) if self.epochs else 0
         return {k: self.f["events"][k][:n] for k in self.f["events"]}
 
+    @_guarded
     def cost_total(self) -> dict:
         """The cost account after the last committed epoch (zeros before the first)."""
         g = self.f["cost"]["total"]
         return {k: float(g[k][self.epochs - 1]) if self.epochs else 0.0 for k in g}
 
+    @_guarded
     def state(self) -> dict:
         """The network's full state after the last committed epoch (``Network.from_state``)."""
         sg = self.f["state"]
@@ -766,12 +791,14 @@ class Trace:
         state["build"] = json.loads(sg.attrs["build"])
         return state
 
+    @_guarded
     def network(self):
         """The trained network, rebuilt from the state on the config's device and periphery."""
         from hwsim.hardware.network import Network
         cfg = self.config
         return Network.from_state(self.state(), cfg.device_model(), cfg.periphery_model())
 
+    @_guarded
     def summary(self) -> dict:
         acc = self.f["metrics"]["test_accuracy"][:self.epochs]
         met = self.metrics()
