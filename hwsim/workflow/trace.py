@@ -562,7 +562,9 @@ class Trace:
               "real": lambda v: isinstance(v, (int, float, np.integer, np.floating)) and np.isfinite(v),
               "str": lambda v: isinstance(v, (str, bytes))}[kind]
         if not ok(value):
-            self._fail(f"attribute {name} of {where} must be {'a finite number' if kind == 'real' else 'an ' + kind if kind == 'int' else 'text'}, got {value!r}")
+            want = {"real": "a finite number", "int": "an integer", "str": "text"}[kind]
+            shown = value.item() if isinstance(value, np.generic) else value
+            self._fail(f"attribute {name} of {where} must be {want}, got {shown!r}")
         return value
 
     def _group(self, where):
@@ -586,7 +588,8 @@ class Trace:
             self._fail("hwsim trace without attribute format_version")
         version = f.attrs["format_version"]
         if not isinstance(version, (int, np.integer)) or int(version) not in READABLE_VERSIONS:
-            raise TraceError(f"{self.path}: hwsim trace format version {version!r}; this hwsim reads versions "
+            shown = int(version) if isinstance(version, (int, np.integer)) else repr(version)
+            raise TraceError(f"{self.path}: hwsim trace format version {shown}; this hwsim reads versions "
                              f"{', '.join(map(str, READABLE_VERSIONS))}")
         self.version = int(version)
         self._attr(f, "seed", "int", "/")
