@@ -593,10 +593,14 @@ class Trace:
                              f"{', '.join(map(str, READABLE_VERSIONS))}")
         self.version = int(version)
         self._attr(f, "seed", "int", "/")
+        if "device_label" in f.attrs:
+            self._attr(f, "device_label", "str", "/")
         for group in self.GROUPS:
             self._group(group)
         for key in ("toml", "resolved_toml"):
             self._dataset(f"config/{key}", "SO")
+        for key in f["versions"].attrs:
+            self._attr(f["versions"], key, "str", "/versions")
         epoch = self._dataset("metrics/epoch", "i", 1)
         self.epochs = E = int(epoch.shape[0])
         for key, dtype in EPOCH_METRICS.items():
@@ -806,17 +810,19 @@ class Trace:
         acc = self.f["metrics"]["test_accuracy"][:self.epochs]
         met = self.metrics()
         cost = self.cost_total()
-        attrs = self.f["config"].attrs
+        cfg = self.config
+        label = self.f.attrs.get("device_label", cfg.device_label())
         return {"path": self.path, "format_version": int(self.f.attrs["format_version"]),
-                "seed": int(self.f.attrs["seed"]), "rule": attrs.get("rule.name", ""),
-                "device": str(self.f.attrs.get("device_label", attrs.get("device.preset", ""))),
+                "seed": int(self.f.attrs["seed"]), "rule": cfg.rule["name"],
+                "device": label.decode(errors="replace") if isinstance(label, bytes) else str(label),
                 "epochs": self.epochs,
                 "final_test_accuracy": float(acc[-1]) if len(acc) else None, "diverged": self.diverged,
                 "diverged_reason": self.diverged_reason,
                 "matrices": self.matrices(), "tiles": sum(len(self.tiles(m)) for m in self.matrices()),
                 "pulses": int(met["pulses_potentiation"].sum() + met["pulses_depression"].sum()),
                 "energy_J": cost.get("energy_J", 0.0), "write_energy_J": cost.get("write_energy_J", 0.0),
-                "versions": dict(self.f["versions"].attrs)}
+                "versions": {k: (v.decode(errors="replace") if isinstance(v, bytes) else str(v))
+                             for k, v in self.f["versions"].attrs.items()}}
 
 
 def summary(path) -> dict:
