@@ -373,3 +373,22 @@ def test_a_trace_cannot_make_hwsim_open_its_stored_dataset_path(tiny_trace, tmp_
                               "--dataset-path", tiny_trace["data"], "-o", str(tmp_path / "i.png")])
         assert code == 0, err
         assert opened == [tiny_trace["data"]]
+
+
+@pytest.mark.parametrize("command", ["fit-toml", "fit-png", "plot", "report", "infer"])
+def test_figures_and_device_files_do_not_overwrite_other_files(tiny_trace, tmp_path, command):
+    notes = tmp_path / ("notes.toml" if command == "fit-toml" else "notes.png")      # text named like an output
+    notes.write_text("my notes\n")
+    csv = _csv(tmp_path / "m.csv", _curve(8))
+    argv = {"fit-toml": ["devices", "fit", csv, "--model", "piecewise", "--toml", str(notes),
+                         "-o", str(tmp_path / "f.png")],
+            "fit-png": ["devices", "fit", csv, "--model", "piecewise", "-o", str(notes)],
+            "plot": ["plot", tiny_trace["path"], "-o", str(notes)],
+            "report": ["report", tiny_trace["path"], "-o", str(notes)],
+            "infer": ["infer", tiny_trace["path"], "--dataset-path", tiny_trace["data"], "--draws", "1", "--times",
+                      "1s", "--program", "ideal", "--quiet", "-o", str(notes)]}[command]
+    refused(argv, str(notes), "refusing to overwrite", "--force")
+    assert notes.read_text() == "my notes\n"
+    code, out, err = run([*argv, "--force"])
+    assert code == 0, err
+    assert notes.read_bytes()[:4] in (b"\x89PNG", b"# fi")

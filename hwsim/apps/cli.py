@@ -100,10 +100,13 @@ def cmd_devices_fit(args) -> int:
     import os
     from hwsim.apps import plots
     from hwsim.devices.fit import fit_measurement, read_csv
-    res = fit_measurement(args.model, read_csv(args.data))
+    from hwsim.workflow.outputs import check_output
     base = os.path.splitext(args.data)[0]
     toml_path = args.toml or base + f"_{args.model}.toml"
     png = args.output or base + f"_{args.model}.png"
+    check_output(toml_path, "fit-toml", args.force)
+    check_output(png, "figure", args.force)
+    res = fit_measurement(args.model, read_csv(args.data))
     with open(toml_path, "w") as f:
         f.write(res.to_toml(label=os.path.splitext(os.path.basename(toml_path))[0]))
     plots.fit_figure(res, png)
@@ -127,6 +130,10 @@ def cmd_spiking(args) -> int:
     dt = spiking.parse_time(args.dt, "--dt")
     tau = spiking.parse_time(args.tau, "--tau")
     spiking.check_run(duration, dt, args.read_noise, args.force)
+    if args.plot:
+        from hwsim.workflow.outputs import check_output
+        check_output(args.plot if isinstance(args.plot, str) else _beside(args.trace, "_spiking.png"), "figure",
+                     args.force)
     net, cfg = spiking.from_trace(args.trace)
     data = for_trace(cfg, args.trace, args.dataset_path)
     n = min(args.samples, len(data.x_test))
@@ -360,6 +367,8 @@ def cmd_events(args) -> int:
 def cmd_infer(args) -> int:
     from hwsim.apps import plots
     from hwsim.workflow.infer import infer, parse_times
+    from hwsim.workflow.outputs import check_output
+    check_output(args.output or _beside(args.trace, "_infer.png"), "figure", args.force)
     res = infer(args.trace, parse_times(args.times), args.draws, args.program, args.seed,
                 progress=not (args.json or args.quiet), dataset_path=args.dataset_path)
     png = args.output or _beside(args.trace, "_infer.png")
@@ -388,10 +397,12 @@ def _beside(path: str, suffix: str) -> str:
 
 def cmd_report(args) -> int:
     from hwsim.apps import report
+    from hwsim.workflow.outputs import check_output
     from hwsim.workflow.trace import Trace
+    png = args.output or _beside(args.trace, "_report.png")
+    check_output(png, "figure", args.force)
     with Trace(args.trace) as t:
         rep = report.build(t)
-    png = args.output or _beside(args.trace, "_report.png")
     report.figure(rep, png)
     if args.json:
         print(json.dumps(dict(rep, figure=png)))
@@ -404,6 +415,8 @@ def cmd_report(args) -> int:
 def cmd_plot(args) -> int:
     from hwsim.apps import plots
     out = args.output or _beside(args.trace, f"_{args.what}.png")
+    from hwsim.workflow.outputs import check_output
+    check_output(out, "figure", args.force)
     plots.trace_figure(args.trace, args.what, out)
     print(f"wrote {out}")
     return 0
@@ -495,6 +508,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--model", required=True, choices=("neurosim", "soft-bounds", "exp-step", "pow-step", "piecewise"))
     p.add_argument("--toml", help="device file to write (default: next to the data)")
     p.add_argument("-o", "--output", help="plot of data versus fit (default: next to the data)")
+    p.add_argument("--force", action="store_true", help="replace output files of another kind")
     p.add_argument("--json", action="store_true")
     p.set_defaults(func=cmd_devices_fit)
     def run_flags(p):
@@ -577,6 +591,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--seed", type=_seed, default=0)
     p.add_argument("--dataset-path", help="the dataset's files (a path stored in the trace is not opened)")
     p.add_argument("-o", "--output", help="figure (default: next to the trace)")
+    p.add_argument("--force", action="store_true", help="replace an output file that is not a PNG")
     p.add_argument("--json", action="store_true")
     p.add_argument("--quiet", action="store_true")
     p.set_defaults(func=cmd_infer)
@@ -585,6 +600,7 @@ def build_parser() -> argparse.ArgumentParser:
                        "and per training step (NeuroSim-style)")
     p.add_argument("trace")
     p.add_argument("-o", "--output", help="figure (default: next to the trace)")
+    p.add_argument("--force", action="store_true", help="replace an output file that is not a PNG")
     p.add_argument("--json", action="store_true")
     p.set_defaults(func=cmd_report)
 
@@ -592,6 +608,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("trace")
     p.add_argument("--what", choices=("conductance", "pulses", "curves"), default="curves")
     p.add_argument("-o", "--output", help="PNG file (default: next to the trace)")
+    p.add_argument("--force", action="store_true", help="replace an output file that is not a PNG")
     p.set_defaults(func=cmd_plot)
 
     p = sub.add_parser("spiking", help="run a trained network (from a trace) as a spiking network (brian2)")
@@ -611,7 +628,8 @@ def build_parser() -> argparse.ArgumentParser:
                    help="raster and accuracy-versus-time figure")
     p.add_argument("--dataset-path", help="the dataset's files (a path stored in the trace is not opened)")
     p.add_argument("--force", action="store_true",
-                   help="run more than the step limit (docs/spiking.md: duration/dt <= 1e6)")
+                   help="run more than the step limit (docs/spiking.md: duration/dt <= 1e6) and replace a --plot "
+                   "file that is not a PNG")
     p.add_argument("--json", action="store_true")
     p.set_defaults(func=cmd_spiking)
 
