@@ -314,7 +314,8 @@ class PowStep(PulsedModel):
         # No closed form for discrete pulses: plain recursion; ``continuum`` is the closed-form limit.
         s_up, s_down = self.nominal_scales()
         g_up, g_down = self._gammas()
-        return _pow_recursion(int(n), int(sign), float(w0), s_up, s_down, g_up, g_down, self.w_min, self.w_max)
+        return _pow_recursion(int(n), int(sign), float(w0), s_up, s_down, g_up, g_down, self.w_min,
+                              self.w_max)
 
     def continuum(self, n, sign, w0=0.0):
         """Closed-form small-step limit: with x the distance to the approached bound over R,
