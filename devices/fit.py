@@ -53,6 +53,8 @@ FIT_MODELS = ("neurosim", "soft-bounds", "exp-step", "pow-step", "piecewise")
 _UP = {"up": 1, "potentiation": 1, "+1": 1, "1": 1, "ltp": 1, "set": 1,
        "down": -1, "depression": -1, "-1": -1, "ltd": -1, "reset": -1}
 G_LIMITS = (1e-15, 1.0)          # plausible conductances [S]: outside, the column is not in siemens
+MAX_PULSE = 1_000_000            # pulse numbers in [0, MAX_PULSE]: a fit evaluates curves that long, many times
+MIN_SPAN = 1e-3                  # the conductances must vary by more than 0.1 % (max/min − 1) to be fitted
 
 
 @dataclass
@@ -73,6 +75,7 @@ class Measurement:
 
     per_device: dict
     mean: Curves
+    path: str = ""                   # the CSV it was read from (named in errors)
 
     @property
     def devices(self) -> int:
@@ -113,7 +116,12 @@ def read_csv(path: str) -> Measurement:
         raise ValueError(f"{path}: column 'conductance' must be in siemens; values from {g.min():.3g} to "
                          f"{g.max():.3g} are outside [{G_LIMITS[0]:g}, {G_LIMITS[1]:g}] S (µS data: multiply by "
                          "1e-6; nS: by 1e-9)")
-    return _branches(rows, path, idr is not None)
+    if g.max() <= g.min() * (1 + MIN_SPAN):
+        raise ValueError(f"{path}: column 'conductance' varies from {g.min():.6g} to {g.max():.6g} S, by less than "
+                         f"{100 * MIN_SPAN:g} %: no pulse response to fit")
+    meas = _branches(rows, path, idr is not None)
+    meas.path = path
+    return meas
 
 
 def _row(path, line, rec, header, ip, ig, idr, idv):
@@ -129,8 +137,9 @@ def _row(path, line, rec, header, ip, ig, idr, idv):
         raise ValueError(f"{path}: line {line}, column 'conductance': not a number: {rec[ig]!r}") from None
     if not np.isfinite(g) or g <= 0:
         raise ValueError(f"{path}: line {line}, column 'conductance': must be > 0 S, got {rec[ig]}")
-    if not np.isfinite(p) or p < 0 or p != int(p) or p > 1e9:
-        raise ValueError(f"{path}: line {line}, column 'pulse': must be a whole number in [0, 1e9], got {rec[ip]}")
+    if not np.isfinite(p) or p < 0 or p != int(p) or p > MAX_PULSE:
+        raise ValueError(f"{path}: line {line}, column 'pulse': must be a whole number in [0, {MAX_PULSE}], got "
+                         f"{rec[ip][:40]}")
     d = 0
     if idr is not None:
         key = rec[idr].strip().lower()
@@ -297,8 +306,9 @@ def _setup(name, c):
     raise ValueError(f"model must be one of {FIT_MODELS}, got {name!r}")
 
 
-def fit(name: str, c: Curves) -> FitResult:
-    """Fit model ``name`` to the mean curves ``c``."""
+def fit(name: str, c: Curves, start=None) -> FitResult:
+    """Fit model ``name`` to the mean curves ``c`` (from several starting points, or from ``start`` alone:
+    the per-device fits start at the fit of the mean curves)."""
     data = np.concatenate([c.g_up, c.g_down])
     scale = data.max()
     if name == "piecewise":
@@ -326,6 +336,8 @@ def fit(name: str, c: Curves) -> FitResult:
     starts = [x0] + [np.clip(np.array(x0) * f, bounds[0], bounds[1]) for f in (0.3, 3.0)]
     if name == "neurosim":
         starts += [np.array([a, b, x0[2], x0[3]]) for a in (-3.0, 3.0) for b in (-3.0, 3.0)]
+    if start is not None:
+        starts = [np.clip(np.asarray(start, float), bounds[0], bounds[1])]
     for start in starts:
         r = least_squares(residual, start, bounds=bounds, x_scale="jac")
         if best is None or r.cost < best.cost:
@@ -376,17 +388,39 @@ def step_residuals(model, c: Curves):
         m.step(w, 1, sign, params, 0)
         res.append(g[k + 1] - m.conductance(w))
         step.append(m.conductance(w) - m.conductance(w0))
+    if not res:                               # no consecutive pulses measured: no single steps
+        return np.zeros(0), np.zeros(0)
     return np.concatenate(res), np.concatenate(step)
 
 
 def fit_measurement(name: str, meas: Measurement) -> FitResult:
     """Fit model ``name`` to the mean curves, then estimate its variation (module docstring): cycle-to-cycle
     from step residuals of every device, device-to-device from per-device fits (two or more devices). The
-    returned model carries the estimates; ``variability`` holds them with their 1σ errors."""
+    returned model carries the estimates; ``variability`` holds them with their 1σ errors. A fit that fails
+    or gives a number that is not finite raises ValueError naming the CSV (never NaN in the result)."""
+    where = meas.path or "the measurement"
+    if name not in FIT_MODELS:
+        raise ValueError(f"model must be one of {FIT_MODELS}, got {name!r}")
+    try:
+        with np.errstate(all="ignore"):
+            out = _fit_measurement(name, meas)
+    except ValueError as exc:
+        raise ValueError(f"{where}: cannot fit {name}: {exc}") from None
+    numbers = {"parameters": out.values, "errors": out.errors, "R²": [out.r2], "RMSE": [out.rmse],
+               **{k: list(v) for k, v in out.variability.items()},
+               **{k: [v] for k, v in out.model.parameters().items() if isinstance(v, float)}}
+    for label, vals in numbers.items():
+        if not np.all(np.isfinite(np.asarray(vals, float))):
+            raise ValueError(f"{where}: the {name} fit gives {label} that is not finite ({np.asarray(vals)}); the "
+                             "data do not determine this model (try another --model)")
+    return out
+
+
+def _fit_measurement(name: str, meas: Measurement) -> FitResult:
     res = fit(name, meas.mean)
     model, var = res.model, {}
     if name in _ADDITIVE or isinstance(model, (SoftBounds, ExpStep, PowStep)):
-        per_fit = {dev: (fit(name, c) if meas.devices > 1 else res) for dev, c in meas.per_device.items()}
+        per_fit = {dev: (fit(name, c, res.values) if meas.devices > 1 else res) for dev, c in meas.per_device.items()}
         r, d = [], []
         for dev, c in meas.per_device.items():
             ri, di = step_residuals(per_fit[dev].model, c)
@@ -406,7 +440,7 @@ def fit_measurement(name: str, meas: Measurement) -> FitResult:
         if meas.devices > 1:
             fits = [f.model for f in per_fit.values()]
             noisy = model.replace(**{k: float(v) for k, (v, _) in var.items()})
-            var.update(_device_spread(name, model, fits, _simulated_fits(name, noisy, meas), meas))
+            var.update(_device_spread(name, model, fits, _simulated_fits(name, noisy, meas, start=res.values), meas))
             # the nominal shape is the mean of the devices' shapes (a fit to the mean curve of devices with
             # different ranges distorts it)
             central = {src: float(np.mean([getattr(f, src) for f in fits])) for src in _SPREAD.get(name, {})}
@@ -421,7 +455,7 @@ def fit_measurement(name: str, meas: Measurement) -> FitResult:
     return FitResult(model, res.names, res.values, res.errors, res.r2, res.rmse, res.curves, var)
 
 
-def _simulated_fits(name, model, meas: Measurement, count: int = 8, seed: int = 0) -> list:
+def _simulated_fits(name, model, meas: Measurement, count: int = 8, seed: int = 0, start=None) -> list:
     """Per-device fits of ``count`` devices simulated from ``model`` with its cycle-to-cycle noise but no
     device-to-device variation, on the measurement's pulse protocol: how far noise alone spreads the fits."""
     c = meas.mean
@@ -441,7 +475,7 @@ def _simulated_fits(name, model, meas: Measurement, count: int = 8, seed: int = 
     out = []
     for d in range(count):
         curves = Curves(branches[0][0], branches[0][1][:, d], branches[1][0], branches[1][1][:, d], 1)
-        out.append((fit(name, curves).model, curves))
+        out.append((fit(name, curves, start).model, curves))
     return out
 
 

@@ -15,8 +15,11 @@ Not modelled from aihwkit's PulsedDevice: reset, diffusion, lifetime (decay), pe
 """
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 from typing import ClassVar
+
+import numba
 
 import numpy as np
 
@@ -240,12 +243,11 @@ class ExpStep(PulsedModel):
         # The map has no closed form for discrete pulses: this is its plain NumPy recursion. The
         # continuum limit has one (``continuum_pulses``), against which tests check this recursion.
         s_up, s_down = self.nominal_scales()
-        out = np.empty(n + 1)
-        out[0] = w = w0
-        for k in range(1, n + 1):
-            w = w + (s_up if sign > 0 else -s_down) * float(self._shape(w, sign))
-            out[k] = w = min(max(w, self.w_min), self.w_max)
-        return out
+        if sign > 0:
+            return _exp_recursion(int(n), float(w0), s_up, self.A_up, self.gamma_up, self.a, self.b,
+                                  self.w_min, self.w_max)
+        return _exp_recursion(int(n), float(w0), -s_down, self.A_down, -self.gamma_down, self.a, self.b,
+                              self.w_min, self.w_max)
 
     def continuum_pulses(self, w, sign, w0=0.0):
         """Pulses needed to go from w0 to w in the small-step limit dw/dn = ±s·(1 − A·e^(±γ·z(w))).
@@ -312,16 +314,8 @@ class PowStep(PulsedModel):
         # No closed form for discrete pulses: plain recursion; ``continuum`` is the closed-form limit.
         s_up, s_down = self.nominal_scales()
         g_up, g_down = self._gammas()
-        rng_w = self.w_max - self.w_min
-        out = np.empty(n + 1)
-        out[0] = w = w0
-        for k in range(1, n + 1):
-            if sign > 0:
-                w = w + s_up * ((self.w_max - w) / rng_w) ** g_up
-            else:
-                w = w - s_down * ((w - self.w_min) / rng_w) ** g_down
-            out[k] = w = min(max(w, self.w_min), self.w_max)
-        return out
+        return _pow_recursion(int(n), int(sign), float(w0), s_up, s_down, g_up, g_down, self.w_min,
+                              self.w_max)
 
     def continuum(self, n, sign, w0=0.0):
         """Closed-form small-step limit: with x the distance to the approached bound over R,
@@ -337,3 +331,32 @@ class PowStep(PulsedModel):
         else:
             x = np.maximum(x0 ** (1 - g) - (1 - g) * s * n / R, 0.0) ** (1 / (1 - g))
         return self.w_max - x * R if sign > 0 else self.w_min + x * R
+
+
+# The discrete recursions of exp-step and pow-step (``expected``), compiled: a fit evaluates them many times on
+# curves of up to 10⁵ pulses (devices/fit.py), which a Python loop makes minutes long.
+@numba.njit(cache=True)
+def _exp_recursion(n, w0, s, A, gamma, a, b, w_min, w_max):
+    out = np.empty(n + 1)
+    out[0] = w = w0
+    for k in range(1, n + 1):
+        z = 2.0 * a * w / (w_max - w_min) + b
+        w = w + s * max(1.0 - A * math.exp(gamma * z), 0.0)
+        w = min(max(w, w_min), w_max)
+        out[k] = w
+    return out
+
+
+@numba.njit(cache=True)
+def _pow_recursion(n, sign, w0, s_up, s_down, g_up, g_down, w_min, w_max):
+    rng_w = w_max - w_min
+    out = np.empty(n + 1)
+    out[0] = w = w0
+    for k in range(1, n + 1):
+        if sign > 0:
+            w = w + s_up * ((w_max - w) / rng_w) ** g_up
+        else:
+            w = w - s_down * ((w - w_min) / rng_w) ** g_down
+        w = min(max(w, w_min), w_max)
+        out[k] = w
+    return out

@@ -100,10 +100,13 @@ def cmd_devices_fit(args) -> int:
     import os
     from hwsim.apps import plots
     from hwsim.devices.fit import fit_measurement, read_csv
-    res = fit_measurement(args.model, read_csv(args.data))
+    from hwsim.workflow.outputs import check_output
     base = os.path.splitext(args.data)[0]
     toml_path = args.toml or base + f"_{args.model}.toml"
     png = args.output or base + f"_{args.model}.png"
+    check_output(toml_path, "fit-toml", args.force)
+    check_output(png, "figure", args.force)
+    res = fit_measurement(args.model, read_csv(args.data))
     with open(toml_path, "w") as f:
         f.write(res.to_toml(label=os.path.splitext(os.path.basename(toml_path))[0]))
     plots.fit_figure(res, png)
@@ -122,18 +125,23 @@ def cmd_devices_fit(args) -> int:
 def cmd_spiking(args) -> int:
     import numpy as np
     from hwsim.apps import spiking
-    from hwsim.workflow.datasets import load
+    from hwsim.workflow.datasets import for_trace
     duration = spiking.parse_time(args.duration, "--duration")
     dt = spiking.parse_time(args.dt, "--dt")
     tau = spiking.parse_time(args.tau, "--tau")
+    spiking.check_run(duration, dt, args.read_noise, args.force)
+    if args.plot:
+        from hwsim.workflow.outputs import check_output
+        check_output(args.plot if isinstance(args.plot, str) else _beside(args.trace, "_spiking.png"), "figure",
+                     args.force)
     net, cfg = spiking.from_trace(args.trace)
-    data = load(cfg.dataset["name"], cfg.dataset["path"] or None)
+    data = for_trace(cfg, args.trace, args.dataset_path)
     n = min(args.samples, len(data.x_test))
     x, y = data.x_test[:n], data.y_test[:n]
     analog = float(np.mean(net.analog_forward(x).argmax(axis=1) == y))
     snn = net.normalised(data.x_train)
     res = spiking.simulate(snn, x, duration, dt, args.max_rate, tau, args.input, args.reset, args.read_noise,
-                           args.seed, record_raster=args.plot, target=args.codegen)
+                           args.seed, record_raster=args.plot, target=args.codegen, force=args.force)
     acc = float(np.mean(res["predicted"] == y))
     lat = spiking.first_correct_latency(res, y)
     out = {"trace": args.trace, "samples": n, "duration_s": duration, "dt_s": dt, "analog_accuracy": analog,
@@ -144,7 +152,7 @@ def cmd_spiking(args) -> int:
     if args.plot:
         from hwsim.apps import plots
         times = np.linspace(duration / 50, duration, 50)
-        png = args.plot if isinstance(args.plot, str) else args.trace.rsplit(".", 1)[0] + "_spiking.png"
+        png = args.plot if isinstance(args.plot, str) else _beside(args.trace, "_spiking.png")
         plots.spiking_figure(res, times, spiking.accuracy_over_time(res, y, times), analog, png)
         out["plot"] = png
     if args.json:
@@ -189,8 +197,11 @@ def cmd_train(args) -> int:
     import os
     from hwsim.workflow.experiment import run_config
     cfg = _config_from_args(args)
-    trace = args.trace or (os.path.join(args.out, "trace.h5") if args.out else None)
-    res = run_config(cfg, trace, progress=not (args.json or args.quiet))
+    trace = args.trace or (os.path.join(args.out, "trace.h5") if args.out else None) or cfg.trace["path"] or None
+    if trace:
+        from hwsim.workflow.trace import check_output
+        check_output(trace, args.force)            # before the data is loaded and anything is trained
+    res = run_config(cfg, trace, progress=not (args.json or args.quiet), force=args.force)
     if args.json:
         print(json.dumps(res))
     elif not args.quiet:
@@ -356,9 +367,11 @@ def cmd_events(args) -> int:
 def cmd_infer(args) -> int:
     from hwsim.apps import plots
     from hwsim.workflow.infer import infer, parse_times
+    from hwsim.workflow.outputs import check_output
+    check_output(args.output or _beside(args.trace, "_infer.png"), "figure", args.force)
     res = infer(args.trace, parse_times(args.times), args.draws, args.program, args.seed,
-                progress=not (args.json or args.quiet))
-    png = args.output or args.trace.rsplit(".", 1)[0] + "_infer.png"
+                progress=not (args.json or args.quiet), dataset_path=args.dataset_path)
+    png = args.output or _beside(args.trace, "_infer.png")
     plots.infer_figure(res, png)
     res["figure"] = png
     if args.json:
@@ -375,12 +388,21 @@ def cmd_infer(args) -> int:
     return 0
 
 
+def _beside(path: str, suffix: str) -> str:
+    """A default output next to ``path``: its name without the extension, plus ``suffix`` (run.d/trace →
+    run.d/trace_curves.png; a dot in a folder's name is not an extension)."""
+    import os
+    return os.path.splitext(path)[0] + suffix
+
+
 def cmd_report(args) -> int:
     from hwsim.apps import report
+    from hwsim.workflow.outputs import check_output
     from hwsim.workflow.trace import Trace
+    png = args.output or _beside(args.trace, "_report.png")
+    check_output(png, "figure", args.force)
     with Trace(args.trace) as t:
         rep = report.build(t)
-    png = args.output or args.trace.rsplit(".", 1)[0] + "_report.png"
     report.figure(rep, png)
     if args.json:
         print(json.dumps(dict(rep, figure=png)))
@@ -392,7 +414,9 @@ def cmd_report(args) -> int:
 
 def cmd_plot(args) -> int:
     from hwsim.apps import plots
-    out = args.output or args.trace.rsplit(".", 1)[0] + f"_{args.what}.png"
+    out = args.output or _beside(args.trace, f"_{args.what}.png")
+    from hwsim.workflow.outputs import check_output
+    check_output(out, "figure", args.force)
     plots.trace_figure(args.trace, args.what, out)
     print(f"wrote {out}")
     return 0
@@ -484,6 +508,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--model", required=True, choices=("neurosim", "soft-bounds", "exp-step", "pow-step", "piecewise"))
     p.add_argument("--toml", help="device file to write (default: next to the data)")
     p.add_argument("-o", "--output", help="plot of data versus fit (default: next to the data)")
+    p.add_argument("--force", action="store_true", help="replace output files of another kind")
     p.add_argument("--json", action="store_true")
     p.set_defaults(func=cmd_devices_fit)
     def run_flags(p):
@@ -515,6 +540,7 @@ def build_parser() -> argparse.ArgumentParser:
                    help="record every pulse in the trace (trace.events; window and subsample: trace.events_*)")
     p.add_argument("--trace", help="write the HDF5 trace here (docs/trace-format.md)")
     p.add_argument("-o", "--out", help="output folder (trace.h5 goes there unless --trace)")
+    p.add_argument("--force", action="store_true", help="replace an existing file that is not an hwsim trace")
     p.set_defaults(func=cmd_train)
 
     p = sub.add_parser("config", help="run configs")
@@ -563,7 +589,9 @@ def build_parser() -> argparse.ArgumentParser:
                    help="write-and-verify with real pulses (default) or ideal states")
     p.add_argument("--draws", type=_positive_int, default=3, help="device draws (default 3)")
     p.add_argument("--seed", type=_seed, default=0)
+    p.add_argument("--dataset-path", help="the dataset's files (a path stored in the trace is not opened)")
     p.add_argument("-o", "--output", help="figure (default: next to the trace)")
+    p.add_argument("--force", action="store_true", help="replace an output file that is not a PNG")
     p.add_argument("--json", action="store_true")
     p.add_argument("--quiet", action="store_true")
     p.set_defaults(func=cmd_infer)
@@ -572,6 +600,7 @@ def build_parser() -> argparse.ArgumentParser:
                        "and per training step (NeuroSim-style)")
     p.add_argument("trace")
     p.add_argument("-o", "--output", help="figure (default: next to the trace)")
+    p.add_argument("--force", action="store_true", help="replace an output file that is not a PNG")
     p.add_argument("--json", action="store_true")
     p.set_defaults(func=cmd_report)
 
@@ -579,6 +608,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("trace")
     p.add_argument("--what", choices=("conductance", "pulses", "curves"), default="curves")
     p.add_argument("-o", "--output", help="PNG file (default: next to the trace)")
+    p.add_argument("--force", action="store_true", help="replace an output file that is not a PNG")
     p.set_defaults(func=cmd_plot)
 
     p = sub.add_parser("spiking", help="run a trained network (from a trace) as a spiking network (brian2)")
@@ -596,6 +626,10 @@ def build_parser() -> argparse.ArgumentParser:
                    help="brian2 target (cython compiles ~20 s per new network; numpy starts at once)")
     p.add_argument("--plot", nargs="?", const=True, default=False, metavar="FILE.png",
                    help="raster and accuracy-versus-time figure")
+    p.add_argument("--dataset-path", help="the dataset's files (a path stored in the trace is not opened)")
+    p.add_argument("--force", action="store_true",
+                   help="run more than the step limit (docs/spiking.md: duration/dt <= 1e6) and replace a --plot "
+                   "file that is not a PNG")
     p.add_argument("--json", action="store_true")
     p.set_defaults(func=cmd_spiking)
 

@@ -27,7 +27,18 @@ QUANTITIES = ("area_m2", "array_area_m2", "adc_area_m2", "dac_area_m2", "energy_
 
 
 def build(trace) -> dict:
-    """The report of an open ``Trace``: {"layers": [rows], "digital": row, "total": row, "coefficients": …}."""
+    """The report of an open ``Trace``: {"layers": [rows], "digital": row, "total": row, "coefficients": …}.
+    A damaged trace raises TraceError naming the file."""
+    from hwsim.workflow.trace import TraceError, _reason
+    try:
+        return _build(trace)
+    except TraceError:
+        raise
+    except Exception as exc:                        # noqa: BLE001 — a damaged file fails in many ways
+        raise TraceError(f"{trace.path}: damaged trace: the report cannot be built ({_reason(exc)})") from None
+
+
+def _build(trace) -> dict:
     from hwsim.hardware.assembler import plan
     from hwsim.hardware.layers import LayerSpec
     state_build = json.loads(trace.f["state"].attrs["build"])

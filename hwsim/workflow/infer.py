@@ -82,9 +82,9 @@ def deploy(net, random_state, program: str = "verify"):
 
 
 def infer(trace_path: str, times: list[float], draws: int = 3, program: str = "verify", seed: int = 0,
-          data=None, progress: bool = True) -> dict:
+          data=None, progress: bool = True, dataset_path: str | None = None) -> dict:
     """Accuracy of the trace's network at each time after programming, over ``draws`` device draws."""
-    from hwsim.workflow.datasets import load
+    from hwsim.workflow.datasets import for_trace
     from hwsim.workflow.trace import Trace
     from hwsim.workflow.trainer import evaluate
     with Trace(trace_path) as t:
@@ -92,7 +92,7 @@ def infer(trace_path: str, times: list[float], draws: int = 3, program: str = "v
         net = t.network()
     dev = net.device
     times = [max(x, dev.drift_t0) for x in times]
-    data = data or load(cfg.dataset["name"], cfg.dataset["path"] or None)
+    data = data or for_trace(cfg, trace_path, dataset_path)
     root = np.random.SeedSequence(seed)
     acc = np.zeros((draws, len(times)))
     pulses, g_ratio = [], np.zeros((draws, len(times)))

@@ -126,11 +126,16 @@ def write_csv(path: str, rows: list[dict], fields: list[str]) -> None:
     for row in rows:
         w.writerow({k: row.get(k, "") for k in fields})
     tmp = path + ".tmp"
-    with open(tmp, "w", newline="") as f:
-        f.write(buf.getvalue())
-        f.flush()
-        os.fsync(f.fileno())
-    os.replace(tmp, path)
+    try:
+        with open(tmp, "w", newline="") as f:
+            f.write(buf.getvalue())
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        if os.path.exists(tmp):                    # a full disk: the previous view stays whole, no .tmp left
+            os.remove(tmp)
+        raise
 
 
 def _run_point(cfg_dict, trace_path):

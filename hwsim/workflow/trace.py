@@ -19,7 +19,8 @@ import time
 import numpy as np
 
 FORMAT = "hwsim-trace"
-FORMAT_VERSION = 2
+FORMAT_VERSION = 3
+READABLE_VERSIONS = (2, 3)      # 3: every dataset checksummed (scalars and text stored as one-element arrays)
 PARAM_ROWS = ("w_min", "w_max", "scale_up", "scale_down", "c2c_std", "drift_nu")
 EPOCH_METRICS = {"train_loss": np.float64, "test_accuracy": np.float64, "val_accuracy": np.float64,
                  "saturated": np.float64, "steps": np.int64,
@@ -31,6 +32,61 @@ STATIC_STATE = ("params_plus", "params_minus", "key_pulses", "key_reads", "key_r
 
 class TraceError(ValueError):
     """A file that is not a readable hwsim trace."""
+
+
+def check_output(path: str, force: bool = False) -> None:
+    """Refuse a trace path before any work starts: a folder, a name ending in .tmp (hwsim's temporary
+    name while writing), a parent that is a file, or an existing file that is not an hwsim trace (unless
+    ``force``: then it is replaced). An existing trace is replaced (a rerun)."""
+    if not isinstance(path, str) or not path.strip():
+        raise ValueError(f"trace path must be a file name, got {path!r}")
+    if path.endswith(".tmp"):
+        raise ValueError(f"trace path {path!r} ends in .tmp, the name hwsim writes to before renaming; choose "
+                         "another name (e.g. .h5)")
+    if os.path.isdir(path):
+        raise ValueError(f"trace path {path!r} is a folder; give a file name (e.g. {os.path.join(path, 'trace.h5')})")
+    parent = os.path.dirname(os.path.abspath(path))
+    while parent and not os.path.exists(parent):
+        parent = os.path.dirname(parent) if os.path.dirname(parent) != parent else ""
+    if parent and not os.path.isdir(parent):
+        raise ValueError(f"trace path {path!r}: {parent} is a file, not a folder")
+    if os.path.exists(path) and not force and not _is_trace(path):
+        raise ValueError(f"{path} exists and is not an hwsim trace; refusing to overwrite it (give --force to "
+                         "replace it)")
+
+
+def _is_trace(path) -> bool:
+    import h5py
+    try:
+        with h5py.File(path, "r") as f:
+            return f.attrs.get("format") == FORMAT
+    except Exception:                               # noqa: BLE001 — anything unreadable is not a trace
+        try:
+            with h5py.File(path, "r", swmr=True) as f:
+                return f.attrs.get("format") == FORMAT
+        except Exception:                           # noqa: BLE001
+            return False
+
+
+def estimate_bytes(network, config, epochs: int) -> int:
+    """An upper bound of a trace's size (uncompressed) for ``epochs`` epochs: the free-space check."""
+    snaps = config.trace["snapshots"]
+    n_snap = epochs + 1 if snaps == "all" else (1 if snaps == "last" else len(snaps))
+    total = 1 << 20                                  # config, attributes, metadata
+    for m in network.matrices.values():
+        for t in m.all_tiles():
+            n = t.rows * t.cols
+            recorded = max(1, int(round(config.trace["subsample"] * n)))
+            total += n * (2 * 8 * len(PARAM_ROWS) + 2 + 2 * 8 * 11 + 2 * 2 * 8)    # params, stuck, static, slots
+            total += epochs * n * (4 * 8 + 2) + n_snap * recorded * 8
+    return int(total)
+
+
+def _write_error(path, exc) -> OSError:
+    reason = getattr(exc, "strerror", None) or str(exc)
+    if isinstance(exc, OSError) and exc.errno == 28 or "No space" in str(exc):
+        reason = "no space left on the device"
+    return OSError(f"{path}: cannot write the trace ({reason})")
 
 
 def _git_commit():
@@ -101,7 +157,32 @@ def _dynamic_state(state):
 class TraceWriter:
     """Creates the trace at ``path`` and appends every finished epoch (``on_epoch``); ``finish`` closes it."""
 
-    def __init__(self, path, config, network, coeff, epochs: int, random_state=None):
+    def __init__(self, path, config, network, coeff, epochs: int, random_state=None, force: bool = False):
+        import shutil
+        check_output(path, force)
+        os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
+        need = estimate_bytes(network, config, epochs)
+        free = shutil.disk_usage(os.path.dirname(os.path.abspath(path))).free
+        if free < need:
+            raise OSError(f"{path}: {free / 1e6:.1f} MB free on its disk; the trace needs up to {need / 1e6:.1f} MB "
+                          "(uncompressed upper bound); free space or write it elsewhere")
+        tmp = path + ".tmp"
+        self.f = None
+        try:
+            self._create(path, tmp, config, network, coeff, epochs, random_state)
+        except BaseException as exc:
+            if self.f is not None:
+                try:
+                    self.f.close()
+                except Exception:                   # noqa: BLE001 — closing a broken file; the error below counts
+                    pass
+            for leftover in (tmp,) if os.path.exists(tmp) else ():
+                os.remove(leftover)
+            if isinstance(exc, (OSError, RuntimeError)):
+                raise _write_error(path, exc) from None
+            raise
+
+    def _create(self, path, tmp, config, network, coeff, epochs, random_state):
         import h5py
 
         from hwsim.devices.rng import check_random_state
@@ -117,15 +198,13 @@ class TraceWriter:
                 n = t.rows * t.cols
                 k = max(1, int(round(config.trace["subsample"] * n)))
                 self.index[(name, i)] = None if k >= n else np.sort(rng.choice(n, k, replace=False))
-        os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
-        tmp = path + ".tmp"
         f = self.f = h5py.File(tmp, "w", libver="latest")
         f.attrs.update(format=FORMAT, format_version=FORMAT_VERSION, seed=config.seed,
                        device_label=config.device_label(), created=time.strftime("%Y-%m-%dT%H:%M:%S%z"))
         cfg = f.create_group("config")
-        cfg.create_dataset("toml", data=config.to_toml())
+        _put(cfg, "toml", config.to_toml())
         from hwsim.workflow.config import dumps
-        cfg.create_dataset("resolved_toml", data=dumps(config.resolved()))
+        _put(cfg, "resolved_toml", dumps(config.resolved()))
         for section, values in config.to_dict().items():
             if isinstance(values, dict):
                 for k, x in values.items():
@@ -140,7 +219,7 @@ class TraceWriter:
         tim = f.create_group("timing")
         for key in TIMING:
             _grow(tim, key, (), np.float64)
-        met.create_dataset("diverged", data=np.zeros(1, np.uint8))
+        met.create_dataset("diverged", data=np.zeros(1, np.uint8), chunks=(1,), fletcher32=True)
         self.recorder = None
         _grow(met, "events_rows", (), np.int64)
         ev = f.create_group("events")
@@ -153,7 +232,7 @@ class TraceWriter:
             self.recorder = EventRecorder(network, tr["events_first_step"], tr["events_last_step"],
                                           tr["events_subsample"], rng).attach()
         self._events = 0
-        met.create_dataset("diverged_reason", data=np.zeros(1, "S256"))
+        met.create_dataset("diverged_reason", data=np.zeros(1, "S256"), chunks=(1,), fletcher32=True)
         dyn = f.create_group("dynamics", track_order=True)
         for name, m in network.matrices.items():
             _grow(dyn.create_group(name), "singular_values", (min(m.rows, m.cols),), np.float64)
@@ -173,7 +252,7 @@ class TraceWriter:
                 idx = self.index[(name, i)]
                 snap = (t.rows, t.cols) if idx is None else (len(idx),)
                 if idx is not None:
-                    tg.create_dataset("device_index", data=idx)
+                    _put(tg, "device_index", idx)
                 _grow(tg, "snapshot_epochs", (), np.int64)
                 _grow(tg, "G_plus", snap, np.float32)
                 _grow(tg, "G_minus", snap, np.float32)
@@ -183,7 +262,7 @@ class TraceWriter:
                 _grow(tg, "pulses_epoch", (4,), np.int64)
                 self._last_counts[(name, i)] = t.pulse_counts.reshape(4, -1).sum(axis=1)
                 for side, params in (("plus", t.params_plus), ("minus", t.params_minus)):
-                    tg.create_dataset(f"stuck_{side}", data=params["stuck"].astype(np.int8))
+                    _put(tg, f"stuck_{side}", params["stuck"].astype(np.int8))
                     pg = tg.create_group(f"params_{side}")
                     for row in PARAM_ROWS:
                         pg.create_dataset(row, data=params[row], compression="gzip", fletcher32=True)
@@ -214,7 +293,10 @@ class TraceWriter:
             g = sg.create_group(slot)
             for path_, value in dynamic.items():
                 _put(g, path_, value)
+        f.flush()
+        _fsync(tmp)
         os.replace(tmp, path)                       # the empty trace (epoch 0 in slot 0) is complete
+        _fsync(os.path.dirname(os.path.abspath(path)))
         f.swmr_mode = True
         if 0 in self.snap_epochs:
             self._snapshot(0)
@@ -233,7 +315,23 @@ class TraceWriter:
                 _append(tg["snapshot_epochs"], epoch)
 
     def on_epoch(self, history):
-        """Append the epoch just finished (the last entry of ``history``) and commit it."""
+        """Append the epoch just finished (the last entry of ``history``) and commit it. A write that fails
+        (a full disk) closes the file, which keeps its committed epochs, and raises OSError naming it."""
+        try:
+            self._on_epoch(history)
+        except (OSError, RuntimeError) as exc:
+            self._abandon()
+            raise _write_error(self.path, exc) from None
+
+    def _abandon(self):
+        if self.recorder is not None:
+            self.recorder.detach()
+        try:
+            self.f.close()
+        except Exception:                           # noqa: BLE001 — the write error is what is reported
+            pass
+
+    def _on_epoch(self, history):
         from hwsim.hardware.cost import network_cost
         f, net = self.f, self.network
         epoch = history["epoch"][-1]
@@ -287,10 +385,14 @@ class TraceWriter:
         """Record divergence and close the file."""
         if self.recorder is not None:
             self.recorder.detach()
-        self.f["metrics"]["diverged"][0] = np.uint8(bool(history["diverged"]))
-        self.f["metrics"]["diverged_reason"][0] = history.get("diverged_reason", "").encode()[:256]
-        self.f.flush()
-        self.f.close()
+        try:
+            self.f["metrics"]["diverged"][0] = np.uint8(bool(history["diverged"]))
+            self.f["metrics"]["diverged_reason"][0] = history.get("diverged_reason", "").encode()[:256]
+            self.f.flush()
+            self.f.close()
+        except (OSError, RuntimeError) as exc:
+            self._abandon()
+            raise _write_error(self.path, exc) from None
 
 
 def _grow(group, name, shape, dtype):
@@ -306,28 +408,99 @@ def _append(dset, row):
     dset[n] = row
 
 
-def _put(group, path, value):
-    if isinstance(value, str):
-        group.create_dataset(path, data=value)
+def _fsync(path):
+    """Flush a file (or a folder's entries) to the disk: the rename of a complete trace must not overtake it."""
+    try:
+        fd = os.open(path, os.O_RDONLY)
+    except OSError:
         return
+    try:
+        os.fsync(fd)
+    except OSError:
+        pass                                        # folders cannot be fsynced on some systems
+    finally:
+        os.close(fd)
+
+
+def _put(group, path, value):
+    """A fixed dataset, chunked and Fletcher-32 checksummed (format 3): text as one fixed-length byte string
+    (attribute ``text``), a scalar as a one-element array (attribute ``scalar``)."""
+    if isinstance(value, str):
+        data = value.encode()
+        d = group.create_dataset(path, data=np.array([data], dtype=f"S{max(1, len(data))}"), chunks=(1,),
+                                 fletcher32=True)
+        d.attrs["text"] = 1
+        return d
     arr = np.asarray(value)
-    if arr.ndim:
-        group.create_dataset(path, data=arr, chunks=arr.shape, fletcher32=True)
+    if arr.ndim == 0:
+        d = group.create_dataset(path, data=arr.reshape(1), chunks=(1,), fletcher32=True)
+        d.attrs["scalar"] = 1
+        return d
+    if arr.size == 0:
+        return group.create_dataset(path, data=arr)
+    return group.create_dataset(path, data=arr, chunks=arr.shape, fletcher32=True)
+
+
+def _get(dset):
+    """The value ``_put`` stored (format 3), or a version-2 plain dataset's value."""
+    if dset.shape == ():
+        value = dset[()]
+    elif dset.attrs.get("text") or dset.attrs.get("scalar"):
+        value = dset[0]
     else:
-        group.create_dataset(path, data=arr)
+        return dset[()]
+    return value.decode() if isinstance(value, bytes) else value
 
 
 # ---- reading ---------------------------------------------------------------------------------------------------
+MAY_BE_NAN = ("metrics/val_accuracy",)        # NaN there means "no validation split"
+
+
+def _MUST_BE_FINITE(path: str) -> bool:
+    """Every float dataset must be finite (conductances, digital scales, device states, metrics, costs): a
+    NaN there is a damaged trace. Except ``MAY_BE_NAN``."""
+    return path not in MAY_BE_NAN
+
+
+def _guarded(method):
+    """A reading method whose failures on a damaged file (h5py, KeyError, TypeError …) become TraceError
+    naming the file, like the checks on open."""
+    import functools
+
+    @functools.wraps(method)
+    def wrapper(self, *args, **kwargs):
+        try:
+            return method(self, *args, **kwargs)
+        except TraceError:
+            raise
+        except Exception as exc:                    # noqa: BLE001
+            raise TraceError(f"{self.path}: damaged trace: {method.__name__} failed ({_reason(exc)})") from None
+    return wrapper
+
+
+def _reason(exc) -> str:
+    text = str(exc) or type(exc).__name__
+    if "filter" in text.lower() or "checksum" in text.lower() or "fletcher" in text.lower():
+        return f"checksum mismatch, the data is corrupted: {text}"
+    return f"{type(exc).__name__}: {text}"[:300]
+
+
 class Trace:
     """A trace opened for reading: committed epochs only, schema checked on open.
 
     Use as a context manager: ``with Trace(path) as t: t.metrics(), t.network(), t.config …``."""
 
     GROUPS = ("config", "versions", "metrics", "timing", "layers", "dynamics", "cost", "state")
+    TILE_ATTRS = ("row_start", "row_stop", "col_start", "col_stop", "tile_id")
 
-    def __init__(self, path):
+    def __init__(self, path, verify: bool = True):
+        """Open ``path`` and check its schema (every documented group, dataset, attribute, dtype and shape;
+        the format version). ``verify`` (default) also reads every dataset once — Fletcher-32 checksums
+        catch corrupted data — and refuses non-finite conductances, digital scales and device states."""
         import h5py
         self.path = path
+        self.f = None
+        self._config = None
         if not os.path.exists(path):
             raise TraceError(f"{path}: no such file")
         if os.path.isdir(path):
@@ -342,28 +515,193 @@ class Trace:
                 self.f = h5py.File(path, "r", swmr=True)
             except OSError as exc2:
                 raise TraceError(f"{path}: not a readable HDF5 file ({exc2})") from None
+        self._where = ""
         try:
             self._check()
+            if verify:
+                self._verify()
         except TraceError:
-            self.f.close()
+            self.close()
             raise
-        self.epochs = int(self.f["metrics"]["epoch"].shape[0])
+        except Exception as exc:                    # noqa: BLE001 — a damaged file fails in h5py in many ways
+            self.close()
+            raise TraceError(f"{path}: damaged trace: {self._where or 'its structure'} cannot be read "
+                             f"({_reason(exc)})") from None
+
+    # ---- schema ----
+    def _fail(self, what):
+        raise TraceError(f"{self.path}: {what}")
+
+    def _dataset(self, where, kinds, ndim=None, shape=None, rows=None):
+        """The dataset at ``where`` with a dtype kind in ``kinds``, ``ndim`` dimensions, trailing ``shape``
+        and at least ``rows`` rows."""
+        import h5py
+        self._where = f"dataset /{where}"
+        obj = self.f.get(where)
+        if obj is None:
+            self._fail(f"hwsim trace without dataset /{where}")
+        if not isinstance(obj, h5py.Dataset):
+            self._fail(f"/{where} must be a dataset, found a group")
+        if obj.dtype.kind not in kinds:
+            self._fail(f"dataset /{where} has dtype {obj.dtype}, expected "
+                       + {"i": "integers", "u": "unsigned integers", "f": "floats", "S": "bytes"}.get(kinds, kinds))
+        if ndim is not None and obj.ndim != ndim:
+            self._fail(f"dataset /{where} has shape {obj.shape}, expected {ndim} dimension(s)")
+        if shape is not None and tuple(obj.shape[1:]) != tuple(shape):
+            self._fail(f"dataset /{where} has shape {obj.shape}, expected (rows, {', '.join(map(str, shape))})")
+        if rows is not None and obj.shape[0] < rows:
+            self._fail(f"dataset /{where} has {obj.shape[0]} rows, the trace committed {rows} epochs")
+        return obj
+
+    def _attr(self, obj, name, kind, where):
+        self._where = f"attribute {name} of {where}"
+        if name not in obj.attrs:
+            self._fail(f"hwsim trace without attribute {name} of {where}")
+        value = obj.attrs[name]
+        ok = {"int": lambda v: isinstance(v, (int, np.integer)) and not isinstance(v, (bool, np.bool_)),
+              "real": lambda v: isinstance(v, (int, float, np.integer, np.floating)) and np.isfinite(v),
+              "str": lambda v: isinstance(v, (str, bytes))}[kind]
+        if not ok(value):
+            want = {"real": "a finite number", "int": "an integer", "str": "text"}[kind]
+            shown = value.item() if isinstance(value, np.generic) else value
+            self._fail(f"attribute {name} of {where} must be {want}, got {shown!r}")
+        return value
+
+    def _group(self, where):
+        import h5py
+        self._where = f"group /{where}"
+        obj = self.f.get(where)
+        if not isinstance(obj, h5py.Group):
+            self._fail(f"hwsim trace without group /{where}")
+        return obj
 
     def _check(self):
         f = self.f
-        if f.attrs.get("format") != FORMAT:
+        self._where = "the root attributes"
+        fmt = f.attrs.get("format")
+        if isinstance(fmt, bytes):
+            fmt = fmt.decode(errors="replace")
+        if fmt != FORMAT:
             raise TraceError(f"{self.path}: an HDF5 file but not an hwsim trace (attribute format = {FORMAT!r} "
                              "missing)")
-        version = f.attrs.get("format_version")
-        if version != FORMAT_VERSION:
-            raise TraceError(f"{self.path}: hwsim trace format version {version!r}; this hwsim reads version "
-                             f"{FORMAT_VERSION}")
+        if "format_version" not in f.attrs:
+            self._fail("hwsim trace without attribute format_version")
+        version = f.attrs["format_version"]
+        if not isinstance(version, (int, np.integer)) or int(version) not in READABLE_VERSIONS:
+            shown = int(version) if isinstance(version, (int, np.integer)) else repr(version)
+            raise TraceError(f"{self.path}: hwsim trace format version {shown}; this hwsim reads versions "
+                             f"{', '.join(map(str, READABLE_VERSIONS))}")
+        self.version = int(version)
+        self._attr(f, "seed", "int", "/")
+        if "device_label" in f.attrs:
+            self._attr(f, "device_label", "str", "/")
         for group in self.GROUPS:
-            if group not in f:
-                raise TraceError(f"{self.path}: hwsim trace without /{group}")
-        for key in ("epoch", *EPOCH_METRICS, "diverged"):
-            if key not in f["metrics"]:
-                raise TraceError(f"{self.path}: hwsim trace without /metrics/{key}")
+            self._group(group)
+        for key in ("toml", "resolved_toml"):
+            self._dataset(f"config/{key}", "SO")
+        for key in f["versions"].attrs:
+            self._attr(f["versions"], key, "str", "/versions")
+        epoch = self._dataset("metrics/epoch", "i", 1)
+        self.epochs = E = int(epoch.shape[0])
+        for key, dtype in EPOCH_METRICS.items():
+            self._dataset(f"metrics/{key}", np.dtype(dtype).kind, 1, rows=E)
+        self._dataset("metrics/events_rows", "i", 1, rows=E)
+        self._dataset("metrics/diverged", "u", 1, rows=1)
+        self._dataset("metrics/diverged_reason", "S", 1, rows=1)
+        for key in TIMING:
+            self._dataset(f"timing/{key}", "f", 1, rows=E)
+        from hwsim.workflow.events import FIELDS
+        for key, dtype in FIELDS.items():
+            self._dataset(f"events/{key}", np.dtype(dtype).kind, 1)
+        self._where = "dataset /config/toml"
+        try:
+            cfg = self.config
+        except ValueError as exc:
+            self._fail(f"dataset /config/toml is not a valid run config ({exc})")
+        self._where = "group /layers"
+        if not len(f["layers"]):
+            self._fail("hwsim trace without matrices in /layers")
+        for name in f["layers"]:
+            where = f"layers/{name}"
+            g = self._group(where)
+            rows, cols = (int(self._attr(g, k, "int", "/" + where)) for k in ("rows", "cols"))
+            self._attr(g, "digital_scale", "real", "/" + where)
+            self._dataset(f"dynamics/{name}/singular_values", "f", 2, (min(rows, cols),), rows=E)
+            tiles = self._group(f"{where}/tiles")
+            for i in range(len(tiles)):
+                tw = f"{where}/tiles/{i}"
+                tg = self._group(tw)
+                a = {k: int(self._attr(tg, k, "int", "/" + tw)) for k in self.TILE_ATTRS}
+                r, c = a["row_stop"] - a["row_start"], a["col_stop"] - a["col_start"]
+                if not (0 <= a["row_start"] < a["row_stop"] <= rows and 0 <= a["col_start"] < a["col_stop"] <= cols):
+                    self._fail(f"/{tw}: rows {a['row_start']}…{a['row_stop']}, columns {a['col_start']}…"
+                               f"{a['col_stop']} do not fit the {rows}×{cols} matrix")
+                snap = self._dataset(f"{tw}/snapshot_epochs", "i", 1)
+                n = snap.shape[0]
+                if "device_index" in tg:
+                    idx = self._dataset(f"{tw}/device_index", "i", 1)
+                    sshape = (idx.shape[0],)
+                else:
+                    sshape = (r, c)
+                for side in ("plus", "minus"):
+                    self._dataset(f"{tw}/G_{side}", "f", 1 + len(sshape), sshape, rows=n)
+                    self._dataset(f"{tw}/saturated_{side}", "u", 3, (r, c), rows=E)
+                    st = self._dataset(f"{tw}/stuck_{side}", "i", 2)
+                    if st.shape != (r, c):
+                        self._fail(f"dataset /{tw}/stuck_{side} has shape {st.shape}, expected ({r}, {c})")
+                    for row in PARAM_ROWS:
+                        d = self._dataset(f"{tw}/params_{side}/{row}", "f", 2)
+                        if d.shape != (r, c):
+                            self._fail(f"dataset /{tw}/params_{side}/{row} has shape {d.shape}, expected ({r}, {c})")
+                self._dataset(f"{tw}/pulse_count", "i", 4, (4, r, c), rows=E)
+                self._dataset(f"{tw}/pulses_epoch", "i", 2, (4,), rows=E)
+                self._dataset(f"cost/tiles/{name}.{i}/energy_J", "f", 1, rows=E)
+        self._dataset("cost/total/energy_J", "f", 1, rows=E)
+        self._dataset("cost/total/write_energy_J", "f", 1, rows=E)
+        for key in list(f["cost"]["total"]):
+            self._dataset(f"cost/total/{key}", "f", 1, rows=E)
+        sg = self._group("state")
+        self._where = "attribute build of /state"
+        build = self._attr(sg, "build", "str", "/state")
+        try:
+            b = json.loads(build)
+            if not isinstance(b, dict) or not isinstance(b.get("layers"), list):
+                raise ValueError("no layer list")
+        except ValueError as exc:
+            self._fail(f"attribute build of /state is not the JSON of the layer specs ({exc})")
+        for slot in ("static", "slot0", "slot1"):
+            self._group(f"state/{slot}")
+        if E:
+            self._where = "dataset /metrics/events_rows"
+            rows_ = int(f["metrics"]["events_rows"][E - 1])
+            if not 0 <= rows_ <= f["events"]["step"].shape[0]:
+                self._fail(f"dataset /metrics/events_rows says {rows_} event rows, /events holds "
+                           f"{f['events']['step'].shape[0]}")
+        self._where = ""
+
+    def _verify(self):
+        """Read every dataset (checksums) and refuse non-finite conductances, scales and device states."""
+        import h5py
+        names = []
+        self.f.visititems(lambda p, obj: names.append(p) if isinstance(obj, h5py.Dataset) else None)
+        for p in names:
+            d = self.f[p]
+            self._where = f"dataset /{p}"
+            try:
+                step = max(1, (64 << 20) // max(1, d.dtype.itemsize * int(np.prod(d.shape[1:], dtype=np.int64))))
+                if d.ndim == 0 or d.shape[0] <= step:
+                    blocks = [d[()]]
+                else:
+                    blocks = (d[k:k + step] for k in range(0, d.shape[0], step))
+                for block in blocks:
+                    if _MUST_BE_FINITE(p) and d.dtype.kind == "f" and not np.all(np.isfinite(block)):
+                        self._fail(f"dataset /{p} holds values that are not finite (NaN or inf): the trace's "
+                                   "network cannot be used")
+            except TraceError:
+                raise
+            except Exception as exc:                # noqa: BLE001
+                raise TraceError(f"{self.path}: dataset /{p} cannot be read ({_reason(exc)})") from None
+        self._where = ""
 
     def __enter__(self):
         return self
@@ -372,13 +710,16 @@ class Trace:
         self.close()
 
     def close(self):
-        self.f.close()
+        if self.f is not None:
+            self.f.close()
 
     # ---- contents ----
     @property
     def config(self):
         from hwsim.workflow import config as config_mod
-        return config_mod.loads(self.f["config"]["toml"][()].decode())
+        if self._config is None:
+            self._config = config_mod.loads(_get(self.f["config"]["toml"]))
+        return self._config
 
     @property
     def diverged(self) -> bool:
@@ -388,6 +729,7 @@ class Trace:
     def diverged_reason(self) -> str:
         return self.f["metrics"]["diverged_reason"][0].decode()
 
+    @_guarded
     def dynamics(self) -> dict:
         """Per committed epoch: singular values of every analog matrix {name: (E, k)} and the layers' digital
         parameters {"layer<i>/<name>": (E, n)}."""
@@ -396,6 +738,7 @@ class Trace:
                                       if hasattr(obj, "shape") else None)
         return out
 
+    @_guarded
     def metrics(self) -> dict:
         """Per committed epoch: epoch, train_loss, test_accuracy, … and wall_s."""
         out = {k: self.f["metrics"][k][:self.epochs] for k in ("epoch", *EPOCH_METRICS)}
@@ -410,6 +753,7 @@ class Trace:
         g = self.f["layers"][matrix]["tiles"]
         return [g[str(i)] for i in range(len(g))]
 
+    @_guarded
     def snapshots(self, tile) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """(epochs, G+, G−) of a tile's snapshots taken at committed epochs."""
         n = tile["snapshot_epochs"].shape[0]
@@ -417,22 +761,26 @@ class Trace:
         keep = int(np.sum(epochs <= self.epochs))
         return epochs[:keep], tile["G_plus"][:keep], tile["G_minus"][:keep]
 
+    @_guarded
     def pulse_count(self, tile) -> np.ndarray:
         """Cumulative pulses per device (4, r, c) after the last committed epoch."""
         if not self.epochs:
             return np.zeros(tile["pulse_count"].shape[1:], np.int64)
         return tile["pulse_count"][self.epochs - 1]
 
+    @_guarded
     def events(self) -> dict:
         """The pulse events of the committed epochs (docs/trace-format.md, /events), as columns."""
         n = int(self.f["metrics"]["events_rows"][self.epochs - 1]) if self.epochs else 0
         return {k: self.f["events"][k][:n] for k in self.f["events"]}
 
+    @_guarded
     def cost_total(self) -> dict:
         """The cost account after the last committed epoch (zeros before the first)."""
         g = self.f["cost"]["total"]
         return {k: float(g[k][self.epochs - 1]) if self.epochs else 0.0 for k in g}
 
+    @_guarded
     def state(self) -> dict:
         """The network's full state after the last committed epoch (``Network.from_state``)."""
         sg = self.f["state"]
@@ -440,8 +788,7 @@ class Trace:
 
         def take(path, obj):
             if hasattr(obj, "shape"):
-                value = obj[()]
-                flat[path] = value.decode() if isinstance(value, bytes) else value
+                flat[path] = _get(obj)
         sg["static"].visititems(take)
         sg[f"slot{self.epochs % 2}"].visititems(take)
         for name in self.matrices():
@@ -451,27 +798,31 @@ class Trace:
         state["build"] = json.loads(sg.attrs["build"])
         return state
 
+    @_guarded
     def network(self):
         """The trained network, rebuilt from the state on the config's device and periphery."""
         from hwsim.hardware.network import Network
         cfg = self.config
         return Network.from_state(self.state(), cfg.device_model(), cfg.periphery_model())
 
+    @_guarded
     def summary(self) -> dict:
         acc = self.f["metrics"]["test_accuracy"][:self.epochs]
         met = self.metrics()
         cost = self.cost_total()
-        attrs = self.f["config"].attrs
+        cfg = self.config
+        label = self.f.attrs.get("device_label", cfg.device_label())
         return {"path": self.path, "format_version": int(self.f.attrs["format_version"]),
-                "seed": int(self.f.attrs["seed"]), "rule": attrs.get("rule.name", ""),
-                "device": str(self.f.attrs.get("device_label", attrs.get("device.preset", ""))),
+                "seed": int(self.f.attrs["seed"]), "rule": cfg.rule["name"],
+                "device": label.decode(errors="replace") if isinstance(label, bytes) else str(label),
                 "epochs": self.epochs,
                 "final_test_accuracy": float(acc[-1]) if len(acc) else None, "diverged": self.diverged,
                 "diverged_reason": self.diverged_reason,
                 "matrices": self.matrices(), "tiles": sum(len(self.tiles(m)) for m in self.matrices()),
                 "pulses": int(met["pulses_potentiation"].sum() + met["pulses_depression"].sum()),
                 "energy_J": cost.get("energy_J", 0.0), "write_energy_J": cost.get("write_energy_J", 0.0),
-                "versions": dict(self.f["versions"].attrs)}
+                "versions": {k: (v.decode(errors="replace") if isinstance(v, bytes) else str(v))
+                             for k, v in self.f["versions"].attrs.items()}}
 
 
 def summary(path) -> dict:
