@@ -34,6 +34,7 @@ from hwsim.devices.rng import _GOLDEN, mix64, normal, subkey
 PAIR_MODES = {"plus": 0, "unidirectional": 1, "both": 2}
 D_TRAINS, X_TRAINS, DEVICE_NOISE, WRITE_NOISE = 0, 1, 2, 3          # sub-streams of an update's key
 ROWS_PER_CHUNK = 16          # rows per parallel task of the stochastic update (they share its scratch arrays)
+SPARSE_BITS = 4              # input trains with at most this many bits on average are applied pulse by pulse
 
 
 @njit(cache=True, parallel=True)
@@ -215,6 +216,62 @@ def _row_runs(i, affine, model, n_states, prm_p, prm_m, consts, w_p, w_m, counts
     return n_fired, n_cells
 
 
+@njit(cache=True)
+def _row_pulses(i, model, n_states, prm_p, prm_m, consts, w_p, w_m, counts, rows_bits, rows_neg, cols_neg,
+                bit_ptr, bit_idx, bl, pair_mode, key, pulsed, cells, runs, touched):
+    """Row i of a stochastic update pulse by pulse, visiting only the listed coincidences (sample by sample,
+    bit by bit): for sparse trains, where runs are mostly single pulses. The k-th pulse of a device in
+    sample b is the k-th of its run (``runs`` counts them), so the draws are those of ``_row_runs`` with
+    ``pulse_run``. Arguments and result as in ``_row_runs``."""
+    cols = cols_neg.shape[1]
+    base = i * cols
+    n_fired = 0
+    n_cells = 0
+    for b in range(rows_bits.shape[1]):
+        a = rows_bits[i, b]
+        if a == 0:
+            continue
+        neg_d = rows_neg[i, b]
+        k = 0
+        m = a
+        while m:
+            t = popcount((m & (~m + uint64(1))) - uint64(1))
+            m &= m - uint64(1)
+            for q in range(bit_ptr[b * bl + t], bit_ptr[b * bl + t + 1]):
+                j = bit_idx[q]
+                rank = runs[j]
+                if rank == 0:
+                    touched[k] = j
+                    k += 1
+                runs[j] = rank + 1
+                cell = base + j
+                up = neg_d != cols_neg[b, j]
+                to_p, to_m, up_m = _routes(pair_mode, up)
+                if to_p:
+                    if prm_p[STUCK, cell] == 0.0:
+                        c = ((2 * cell) << 32) + b * bl + rank
+                        w_p[cell] = pulse_run(model, n_states, prm_p, consts, cell, w_p[cell], up, 1, key, c)
+                        if not (pulsed[0, j] or pulsed[1, j]):
+                            cells[n_cells] = j
+                            n_cells += 1
+                        pulsed[0, j] = True
+                    counts[0 if up else 1, cell] += 1
+                    n_fired += 1
+                if to_m:
+                    if prm_m[STUCK, cell] == 0.0:
+                        c = ((2 * cell + 1) << 32) + b * bl + rank
+                        w_m[cell] = pulse_run(model, n_states, prm_m, consts, cell, w_m[cell], up_m, 1, key, c)
+                        if not (pulsed[0, j] or pulsed[1, j]):
+                            cells[n_cells] = j
+                            n_cells += 1
+                        pulsed[1, j] = True
+                    counts[2 if up_m else 3, cell] += 1
+                    n_fired += 1
+        for q in range(k):
+            runs[touched[q]] = 0
+    return n_fired, n_cells
+
+
 @njit(cache=True, inline="always")
 def _path(acc, j, n, up, s_up, s_down):
     """Add a run of n constant steps (up: +s_up, else −s_down) to device j's mean path; acc rows:
@@ -328,9 +385,11 @@ def stochastic_update(model, n_states, prm_p, prm_m, consts, w_p, w_m, off_p, of
     pulses of G+, then of G−. A device sees its pulses sample after sample: in sample b a run of
     n = popcount(A_bi ∧ B_bj) pulses of one sign, whose k-th pulse draws its cycle-to-cycle noise at counter
     (2·cell + side)·2³² + b·bl + k of ``key`` (every device owns a disjoint block of 2³² counters of one
-    SplitMix64 sequence). ``fast`` False: every pulse steps the device (``devices.kernels.pulse_run``, the
-    reference); True: constant-step devices without levels take the whole batch at once where no bound is
-    in reach (``_row_constant``), linear-step ones the fast paths of ``devices.kernels.affine_run``. A device
+    SplitMix64 sequence). Sparse input trains (at most ``SPARSE_BITS`` bits per train on average) are applied pulse by
+    pulse over the listed coincidences (``_row_pulses``). Otherwise, ``fast`` False: every run steps pulse by
+    pulse (``devices.kernels.pulse_run``, the reference); True: constant-step devices without levels take the
+    whole batch at once where no bound is in reach (``_row_constant``), linear-step ones the fast paths of
+    ``devices.kernels.affine_run``. A device
     pulsed in the call draws its write noise once, after its last pulse, at counter
     (2·cell + side)·2³² + batch·bl of ``wkey`` (an offset depends only on the device's last pulse, so this
     equals a fresh draw at every pulse in distribution). Rows run in parallel; the work is rows × batch ×
@@ -339,6 +398,9 @@ def stochastic_update(model, n_states, prm_p, prm_m, consts, w_p, w_m, off_p, of
     rows, batch = rows_bits.shape
     cols = cols_neg.shape[1]
     affine = fast and n_states == 0 and (model == CONSTANT or model == LINEAR)
+    # sparse input trains (≤ SPARSE_BITS bits per train on average, as on MNIST): runs are mostly single pulses,
+    # and visiting the listed coincidences one by one is cheapest
+    sparse = bit_ptr[-1] <= SPARSE_BITS * batch * cols
     fired = np.zeros(rows, np.int64)
     chunks = (rows + ROWS_PER_CHUNK - 1) // ROWS_PER_CHUNK
     for chunk in prange(chunks):
@@ -356,7 +418,11 @@ def stochastic_update(model, n_states, prm_p, prm_m, consts, w_p, w_m, off_p, of
                     break
             if not active:
                 continue
-            if affine and model == CONSTANT:
+            if sparse:
+                fired[i], n_cells = _row_pulses(i, model, n_states, prm_p, prm_m, consts, w_p, w_m, counts, rows_bits,
+                                                rows_neg, cols_neg, bit_ptr, bit_idx, bl, pair_mode, key, pulsed,
+                                                cells, runs, touched)
+            elif affine and model == CONSTANT:
                 fired[i], n_cells = _row_constant(i, prm_p, prm_m, w_p, w_m, counts, rows_bits, rows_neg, cols_bits,
                                                   cols_neg, bit_ptr, bit_idx, bl, pair_mode, key, pulsed, cells, runs,
                                                   touched, acc)

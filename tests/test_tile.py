@@ -24,15 +24,18 @@ IDEAL_DEVICE = devices.ConstantStep(dw_min=1e-4, dw_min_dtod=0, dw_min_std=0, up
 @pytest.mark.parametrize("device", [devices.SoftBounds(dw_min=0.01, stuck_min_frac=0.05, write_noise_std=5.0),
                                     devices.NeuroSim(nonlinearity_dtod=0.3, c2c_std=0.01),
                                     devices.ExpStep(dw_min=0.01, n_states=0)], ids=["soft-bounds", "neurosim", "exp"])
-def test_stochastic_update_equals_numpy_reference(pair, device):
+@pytest.mark.parametrize("lr", [0.05, 0.004], ids=["dense-trains", "sparse-trains"])
+def test_stochastic_update_equals_numpy_reference(pair, device, lr):
+    """Dense input trains take runs (soft-bounds: the multiplicative fast path, same draws); sparse ones
+    (≤ SPARSE_BITS bits per train) are applied pulse by pulse over the listed coincidences."""
     tile = Tile(7, 9, device, Periphery.ideal(), random_state=3, tile_id=2, pair=pair)
     rng = np.random.default_rng(4)
     for step in range(4):
         x = rng.uniform(-1, 1, (5, 9))
         d = rng.uniform(-1, 1, (5, 7))
         key = stream_key(tile.keys["pulses"], tile.steps)
-        want = ref.stochastic_update(tile, x, d, 0.05, 31, key)
-        tile.update(x, d, lr=0.05)
+        want = ref.stochastic_update(tile, x, d, lr, 31, key)
+        tile.update(x, d, lr=lr)
         np.testing.assert_allclose(tile.w_plus, want[0], rtol=1e-12, atol=1e-12, err_msg=f"G+ step {step}")
         np.testing.assert_allclose(tile.w_minus, want[1], rtol=1e-12, atol=1e-12, err_msg=f"G- step {step}")
         np.testing.assert_array_equal(tile.pulse_counts, want[2])
@@ -309,3 +312,19 @@ def test_set_weights_reaches_every_representable_weight(device, pair):
     for W in (lo, hi, lo + rng.random(lo.shape) * (hi - lo)):
         tile.set_weights(W)
         np.testing.assert_allclose(tile.get_weights(), W, atol=1e-12)
+
+
+def test_reference_test_covers_sparse_and_dense_trains():
+    """The two learning rates of test_stochastic_update_equals_numpy_reference reach both kernel paths."""
+    from hwsim.learning_rules.pulses import SPARSE_BITS, pulse_trains
+    rng = np.random.default_rng(4)
+    x = rng.uniform(-1, 1, (5, 9))
+    d = rng.uniform(-1, 1, (5, 7))
+    dw = devices.SoftBounds(dw_min=0.01).nominal_step()
+    bits = {}
+    for lr in (0.05, 0.004):
+        gain = lr / (31 * dw)
+        c_x = np.sqrt(gain * np.abs(d).max() / np.abs(x).max())
+        trains = pulse_trains(x, c_x, 31, np.uint64(1))[0]
+        bits[lr] = np.mean([bin(int(v)).count("1") for v in trains.ravel()])
+    assert bits[0.05] > SPARSE_BITS >= bits[0.004]
