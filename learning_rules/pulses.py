@@ -162,6 +162,24 @@ def _routes(pair_mode, up):
     return pair_mode != 1 or up, pair_mode == 2 or (pair_mode == 1 and not up), pair_mode == 1 or not up
 
 
+@njit(cache=True, inline="always")
+def _mark(pulsed, cells, n_cells, side, j):
+    """Flag device (side, j) as pulsed; list column j the first time; returns the new list length."""
+    if not (pulsed[0, j] or pulsed[1, j]):
+        cells[n_cells] = j
+        n_cells += 1
+    pulsed[side, j] = True
+    return n_cells
+
+
+@njit(cache=True, inline="always")
+def _device_run(affine, model, n_states, prm, consts, cell, w, up, n, linear, mult, key, counter):
+    """A run of n pulses on one device: ``affine_run`` when ``affine``, else ``pulse_run``."""
+    if affine:
+        return affine_run(prm, cell, w, up, n, linear, mult, key, counter)
+    return pulse_run(model, n_states, prm, consts, cell, w, up, n, key, counter)
+
+
 @njit(cache=True)
 def _row_runs(i, affine, model, n_states, prm_p, prm_m, consts, w_p, w_m, counts, rows_bits, rows_neg, cols_bits,
               cols_neg, bit_ptr, bit_idx, bl, pair_mode, key, pulsed, cells, runs, touched):
@@ -189,28 +207,16 @@ def _row_runs(i, affine, model, n_states, prm_p, prm_m, consts, w_p, w_m, counts
             to_p, to_m, up_m = _routes(pair_mode, up)
             if to_p:
                 if prm_p[STUCK, cell] == 0.0:
-                    c = ((2 * cell) << 32) + b * bl
-                    if affine:
-                        w_p[cell] = affine_run(prm_p, cell, w_p[cell], up, n, linear, mult, key, c)
-                    else:
-                        w_p[cell] = pulse_run(model, n_states, prm_p, consts, cell, w_p[cell], up, n, key, c)
-                    if not (pulsed[0, j] or pulsed[1, j]):
-                        cells[n_cells] = j
-                        n_cells += 1
-                    pulsed[0, j] = True
+                    w_p[cell] = _device_run(affine, model, n_states, prm_p, consts, cell, w_p[cell], up, n, linear,
+                                            mult, key, ((2 * cell) << 32) + b * bl)
+                    n_cells = _mark(pulsed, cells, n_cells, 0, j)
                 counts[0 if up else 1, cell] += n
                 n_fired += n
             if to_m:
                 if prm_m[STUCK, cell] == 0.0:
-                    c = ((2 * cell + 1) << 32) + b * bl
-                    if affine:
-                        w_m[cell] = affine_run(prm_m, cell, w_m[cell], up_m, n, linear, mult, key, c)
-                    else:
-                        w_m[cell] = pulse_run(model, n_states, prm_m, consts, cell, w_m[cell], up_m, n, key, c)
-                    if not (pulsed[0, j] or pulsed[1, j]):
-                        cells[n_cells] = j
-                        n_cells += 1
-                    pulsed[1, j] = True
+                    w_m[cell] = _device_run(affine, model, n_states, prm_m, consts, cell, w_m[cell], up_m, n, linear,
+                                            mult, key, ((2 * cell + 1) << 32) + b * bl)
+                    n_cells = _mark(pulsed, cells, n_cells, 1, j)
                 counts[2 if up_m else 3, cell] += n
                 n_fired += n
     return n_fired, n_cells
@@ -251,20 +257,14 @@ def _row_pulses(i, model, n_states, prm_p, prm_m, consts, w_p, w_m, counts, rows
                     if prm_p[STUCK, cell] == 0.0:
                         c = ((2 * cell) << 32) + b * bl + rank
                         w_p[cell] = pulse_run(model, n_states, prm_p, consts, cell, w_p[cell], up, 1, key, c)
-                        if not (pulsed[0, j] or pulsed[1, j]):
-                            cells[n_cells] = j
-                            n_cells += 1
-                        pulsed[0, j] = True
+                        n_cells = _mark(pulsed, cells, n_cells, 0, j)
                     counts[0 if up else 1, cell] += 1
                     n_fired += 1
                 if to_m:
                     if prm_m[STUCK, cell] == 0.0:
                         c = ((2 * cell + 1) << 32) + b * bl + rank
                         w_m[cell] = pulse_run(model, n_states, prm_m, consts, cell, w_m[cell], up_m, 1, key, c)
-                        if not (pulsed[0, j] or pulsed[1, j]):
-                            cells[n_cells] = j
-                            n_cells += 1
-                        pulsed[1, j] = True
+                        n_cells = _mark(pulsed, cells, n_cells, 1, j)
                     counts[2 if up_m else 3, cell] += 1
                     n_fired += 1
         for q in range(k):
