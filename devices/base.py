@@ -100,12 +100,14 @@ class DeviceModel:
         self._check()
 
     def _check(self) -> None:
-        v.in_range("w_min", self.w_min, -1e6, 0.0)
-        v.in_range("w_max", self.w_max, 0.0, 1e6)
+        # bounds: 0 or at least 1e-6 away from it — kernels divide by w_max and by w_max − w_min, and a
+        # denormal bound (5e-324) overflowed them
+        v.check("w_min", self.w_min, v.Either(v.Zero(), v.Real(-1e6, -1e-6)))
+        v.check("w_max", self.w_max, v.Either(v.Zero(), v.Real(1e-6, 1e6)))
         v.ordered("w_min", self.w_min, "w_max", self.w_max)
         v.in_range("w_min_dtod", self.w_min_dtod, 0.0, 10.0)
         v.in_range("w_max_dtod", self.w_max_dtod, 0.0, 10.0)
-        v.positive("g_max", self.g_max)
+        v.in_range("g_max", self.g_max, 1e-15, 1.0)          # siemens: 1 fS to 1 S, as devices fit accepts
         v.in_range("on_off_ratio", self.on_off_ratio, 1.0, 1e12)
         v.levels("n_states", self.n_states)
         v.in_range("stuck_min_frac", self.stuck_min_frac, 0.0, 1.0)
@@ -121,6 +123,13 @@ class DeviceModel:
         v.in_range("pulse_energy", self.pulse_energy, 0.0, 1.0)
         v.in_range("pulse_width", self.pulse_width, 0.0, 10.0)
         v.in_range("pulse_voltage", self.pulse_voltage, 0.0, 100.0)
+        try:
+            step = float(self.nominal_step())
+        except ZeroDivisionError:
+            step = 0.0
+        if not (np.isfinite(step) and step > 0):
+            raise ValueError(f"w_max must leave room for a potentiation pulse at w = 0 in model {self.name!r}: "
+                             f"one pulse from w = 0 changes nothing (w_min={self.w_min:g}, w_max={self.w_max:g})")
         if self._kernel_states() >= 2:
             spacing = (self.w_max - self.w_min) / (self.n_states - 1)
             step = self.nominal_step()
