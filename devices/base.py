@@ -76,6 +76,8 @@ class DeviceModel:
     name: ClassVar[str] = ""
     model_id: ClassVar[int] = -1
     extra_rows: ClassVar[dict] = {}
+    #: fields besides the bounds that shape the step at w = 0 (named when that step is 0)
+    step_fields: ClassVar[tuple] = ()
 
     w_min: float = -0.6
     w_max: float = 0.6
@@ -128,8 +130,9 @@ class DeviceModel:
         except ZeroDivisionError:
             step = 0.0
         if not (np.isfinite(step) and step > 0):
-            raise ValueError(f"w_max must leave room for a potentiation pulse at w = 0 in model {self.name!r}: "
-                             f"one pulse from w = 0 changes nothing (w_min={self.w_min:g}, w_max={self.w_max:g})")
+            raise ValueError(f"{', '.join(('w_min', 'w_max') + self.step_fields)}: one potentiation pulse from "
+                             f"w = 0 changes nothing in model {self.name!r} (w_min={self.w_min:g}, "
+                             f"w_max={self.w_max:g}): no weight could be learnt")
         if self._kernel_states() >= 2:
             spacing = (self.w_max - self.w_min) / (self.n_states - 1)
             step = self.nominal_step()

@@ -199,6 +199,7 @@ class ExpStep(PulsedModel):
 
     name: ClassVar[str] = "exp-step"
     model_id: ClassVar[int] = K.EXP
+    step_fields: ClassVar[tuple] = ("A_up", "gamma_up", "a", "b")
 
     def nonlinearity_label(self) -> str:
         return "exponential"

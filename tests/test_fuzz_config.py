@@ -146,7 +146,8 @@ def _named(key, device):
     path = C.resolve_bare({key: None}, device).popitem()[0] if "." not in key else key
     names = [path, f"--set expects key=value, got '{key}"]
     if path.startswith("device."):
-        names += CROSS
+        last = path.split(".", 1)[1]
+        names += CROSS + [f"device: {last},", f" {last},", f" {last}:"]      # a list of fields, this one in it
     if path == "network.rank":
         names.append("network.rank")
     return names
