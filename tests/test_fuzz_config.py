@@ -4,8 +4,8 @@ hyperparameters, ``hwsim map`` configs, grids, numeric flags and network sizes.
 Everything runs in-process through ``hwsim.apps.cli.main`` (or the validation functions) and never trains:
 ``config show`` and ``map`` validate and print; sweeps run with the training step stubbed out. Each case must
 end in exit 0 (with no NaN or infinity in the output) or exit 2 with one line naming the key path, file or flag
-— never a traceback, another exit code or a slow answer. The default run generates ~650 cases; the ``slow``
-variants ~6 500.
+— never a traceback, another exit code or a slow answer. The default run generates ~710 cases; the ``slow``
+variants ~7 100.
 """
 import contextlib
 import dataclasses
@@ -203,6 +203,51 @@ def test_fuzz_non_finite_numbers_are_refused(key, text):
 @given(st.sampled_from(NUMERIC), st.sampled_from(["nan", "inf", "-inf", "[nan]", "'1.0'", "true"]))
 def test_fuzz_non_finite_numbers_are_refused_slow(key, text):
     _check_not_finite(key, text)
+
+
+# ---- command-line flags -------------------------------------------------------------------------------------
+FLAG_TEXT = st.one_of(st.sampled_from(ODD_FLOATS + ["x", "", "1,2", "0,5", "64,32", "100000000", "-0", "1e3",
+                                                    "0x10", " 3", "3 ", "+2", "1_0"]),
+                      st.integers(-3, 300).map(str), st.floats(0.001, 10).map(repr))
+RUN_FLAGS = ["--lr", "--epochs", "--batch-size", "--seed", "--hidden", "--rank", "--tile-size", "--rule",
+             "--device", "--dataset", "--activation", "--periphery"]
+
+
+def _check_flags(pairs, curve):
+    if curve:                                  # devices curve: small valid requests run, so keep them small
+        argv = ["devices", "curve", "soft-bounds", "--json"]
+        for flag, text in pairs:
+            if flag in ("--pulses", "--devices") and text.strip().lstrip("+").isdigit() and int(text) > 50:
+                text = str(10**6 + int(text))          # beyond the limit: refused, never run
+            argv += [flag, text]
+        names = [f for f, _ in pairs] + ["pulses", "n_devices", "seed"]
+    else:
+        argv = ["config", "show", "--json"]
+        for flag, text in pairs:
+            argv += [flag, text]
+        keys = [C.FLAGS[f[2:].replace("-", "_")] for f, _ in pairs]
+        names = [f for f, _ in pairs] + [k for key in keys for k in (key if isinstance(key, tuple) else (key,))]
+        names += ["rule.name", "network.rank", "device.preset"]
+    check_outcome(*cli(*argv), names)
+
+
+flag_pairs = st.lists(st.tuples(st.sampled_from(RUN_FLAGS), FLAG_TEXT), min_size=1, max_size=3,
+                      unique_by=lambda p: p[0])
+curve_pairs = st.lists(st.tuples(st.sampled_from(["--pulses", "--devices", "--seed"]), FLAG_TEXT), min_size=1,
+                       max_size=3, unique_by=lambda p: p[0])
+
+
+@fast(60)
+@given(st.one_of(flag_pairs.map(lambda p: (p, False)), curve_pairs.map(lambda p: (p, True))))
+def test_fuzz_flags(case):
+    _check_flags(*case)
+
+
+@pytest.mark.slow
+@slow(600)
+@given(st.one_of(flag_pairs.map(lambda p: (p, False)), curve_pairs.map(lambda p: (p, True))))
+def test_fuzz_flags_slow(case):
+    _check_flags(*case)
 
 
 # ---- TOML configs --------------------------------------------------------------------------------------------
