@@ -225,3 +225,10 @@ def test_a_run_that_fails_for_another_reason_exits_1_with_one_line(exc, reason, 
 def test_debug_shows_the_traceback_of_bad_input_too():
     code, _, err = cli("--debug", "config", "show", "--set", "training.lr=inf")
     assert code == 2 and "Traceback" in err and err.strip().splitlines()[-1].startswith("hwsim: error: training.lr")
+
+
+def test_a_diverged_run_exits_1_with_its_reason(monkeypatch):
+    monkeypatch.setattr("hwsim.workflow.experiment.run_config",
+                        lambda *a, **k: {"diverged": True, "diverged_reason": "loss is nan (epoch 1)"})
+    code, out, err = cli("train", *TINY, "--quiet")
+    assert code == 1 and err == "hwsim: run failed: diverged: loss is nan (epoch 1)\n" and out == ""

@@ -12,6 +12,12 @@ class UsageError(Exception):
     """Bad command-line input (exit 2)."""
 
 
+def _failed(reason: str) -> int:
+    """A run that failed (not the input's fault): one line on stderr, exit 1."""
+    print(f"hwsim: run failed: {reason}", file=sys.stderr)
+    return 1
+
+
 def _device(name: str, sets=None):
     from hwsim.workflow.config import parse_sets, resolve_device
     return resolve_device(name, parse_sets(sets))
@@ -209,7 +215,7 @@ def cmd_train(args) -> int:
             print(f"DIVERGED: {res['diverged_reason']} — training stopped")
         if trace:
             print(f"trace: {trace}")
-    return 1 if res["diverged"] else 0
+    return _failed(f"diverged: {res['diverged_reason']}") if res["diverged"] else 0
 
 
 def cmd_config_show(args) -> int:
@@ -248,7 +254,8 @@ def _grid_run(args, points, label_keys, plot, base=None):
             acc = r["test_accuracy"]
             print(f"  {label:50s} accuracy {'—' if acc is None else format(acc, '.4f')}  pulses {r['pulses']}"
                   + ("  DIVERGED" if r["diverged"] else ""))
-    return 1 if any(r["diverged"] for r in rows) else 0
+    n = sum(bool(r["diverged"]) for r in rows)
+    return _failed(f"{n} of {len(rows)} points diverged (results.csv: diverged_reason)") if n else 0
 
 
 def cmd_compare(args) -> int:
@@ -295,7 +302,8 @@ def cmd_compare(args) -> int:
         by = {(c["rule.name"], c["device.preset"]): c for c in summary}
         for r in rules:
             print(f"{r:<{width}s}" + "".join(f"{compare.format_cell(by[(r, d)], list(tune)):>28s}" for d in devs))
-    return 1 if any(c["diverged"] == c["seeds"] for c in summary) else 0
+    n = sum(c["diverged"] == c["seeds"] for c in summary)
+    return _failed(f"every run of {n} of {len(summary)} (rule, device) cells diverged") if n else 0
 
 
 def cmd_sweep(args) -> int:
