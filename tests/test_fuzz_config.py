@@ -1,20 +1,24 @@
 """Property-based fuzzing of the config side of every entry point: ``--set`` values, TOML configs, rule
 hyperparameters, ``hwsim map`` configs, grids, numeric flags and network sizes.
 
-Everything runs in-process through ``hwsim.apps.cli.main`` (or the validation functions) and never trains:
-``config show`` and ``map`` validate and print; sweeps run with the training step stubbed out. Each case must
+Everything runs in-process through ``hwsim.apps.cli.main`` (or the validation functions) and never trains
+for real: ``config show`` and ``map`` validate and print; sweeps run with the training step stubbed out; an
+accepted ``--set`` value of the device, periphery, rule, update or cost is also run for two steps of a
+64-2-10 network on 8 samples (milliseconds), which must end finite or cleanly diverged. Each case must
 end in exit 0 (with no NaN or infinity in the output) or exit 2 with one line naming the key path, file or flag
 — never a traceback, another exit code or a slow answer. The default run generates ~710 cases; the ``slow``
 variants ~7 100.
 """
 import contextlib
 import dataclasses
+import functools
 import io
 import json
 import math
 import os
 import tempfile
 import time
+import warnings
 from unittest import mock
 
 import pytest
@@ -28,6 +32,9 @@ from hwsim.hardware.cost import COEFFICIENTS
 from hwsim.hardware.periphery import Periphery
 from hwsim.workflow import config as C
 from hwsim.workflow import sweep
+from hwsim.workflow.datasets import Dataset
+from hwsim.workflow.datasets import load as load_dataset
+from hwsim.workflow.experiment import run_config
 
 COMMON = dict(deadline=None, database=None, suppress_health_check=list(HealthCheck))
 
@@ -153,11 +160,44 @@ def _named(key, device):
     return names
 
 
+@functools.cache
+def _tiny_data():
+    d = load_dataset("digits")
+    return Dataset("digits", d.x_train[:8], d.y_train[:8], d.x_test[:4], d.y_test[:4])
+
+
+def _finite(x):
+    if isinstance(x, float):
+        return math.isfinite(x)
+    if isinstance(x, dict):
+        return all(_finite(v) for v in x.values())
+    if isinstance(x, (list, tuple)):
+        return all(_finite(v) for v in x)
+    return True
+
+
+def _two_steps(rule, device, key, value):
+    """An accepted value must also run: two steps of a 64-2-10 network on 8 samples end finite, or diverged
+    (a legitimate outcome of e.g. a huge learning rate) — never an exception or NaN in the results."""
+    if key.split(".")[0] in ("network", "training", "trace", "dataset", "compare"):
+        return                                     # sizes, files, lengths: validated, not worth running here
+    flags = {f: None for f in C.FLAGS}
+    flags.update(rule=rule, device=device, hidden=(2,), epochs=1, batch_size=4)
+    cfg = C.from_flags(None, flags, C.parse_sets([f"{key}={value}"]))
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)
+        res = run_config(cfg, None, progress=False, data=_tiny_data())
+    event("diverged" if res["diverged"] else "ran")
+    assert res["diverged"] or _finite(res), {k: v for k, v in res.items() if not _finite(v)}
+
+
 def _check_set(case):
     rule, device, key, value = case
     code, out, err, t = cli("config", "show", "--json", "--rule", rule, "--device", device, "--set",
                             f"{key}={value}")
     check_outcome(code, out, err, t, _named(key, device))
+    if code == 0:
+        _two_steps(rule, device, key, value)
 
 
 @fast(250)
