@@ -232,3 +232,9 @@ def test_a_diverged_run_exits_1_with_its_reason(monkeypatch):
                         lambda *a, **k: {"diverged": True, "diverged_reason": "loss is nan (epoch 1)"})
     code, out, err = cli("train", *TINY, "--quiet")
     assert code == 1 and err == "hwsim: run failed: diverged: loss is nan (epoch 1)\n" and out == ""
+
+
+def test_a_grid_of_seeds_only_is_plotted(tmp_path, monkeypatch):                # 7.
+    monkeypatch.setattr(sweep, "_run_point", lambda cfg, trace: dict(_fake_run(cfg, trace), test_accuracy=0.5))
+    code, _, err = cli("sweep", "--grid", "seed=0,1", "--epochs", "1", "-o", tmp_path / "g", "--quiet")
+    assert code == 0 and err == "" and (tmp_path / "g" / "sweep.png").stat().st_size > 0
