@@ -110,7 +110,7 @@ class DeviceModel:
         v.in_range("w_min_dtod", self.w_min_dtod, 0.0, 10.0)
         v.in_range("w_max_dtod", self.w_max_dtod, 0.0, 10.0)
         v.in_range("g_max", self.g_max, 1e-15, 1.0)          # siemens: 1 fS to 1 S, as devices fit accepts
-        v.in_range("on_off_ratio", self.on_off_ratio, 1.0, 1e12)
+        v.in_range("on_off_ratio", self.on_off_ratio, 1.0, 1e12, lo_open=True)   # 1: g_min = g_max, no range
         v.levels("n_states", self.n_states)
         v.in_range("stuck_min_frac", self.stuck_min_frac, 0.0, 1.0)
         v.in_range("stuck_max_frac", self.stuck_max_frac, 0.0, 1.0)
@@ -137,10 +137,11 @@ class DeviceModel:
             spacing = (self.w_max - self.w_min) / (self.n_states - 1)
             step = self.nominal_step()
             if step < spacing / 2:
+                n_min = int(np.ceil((self.w_max - self.w_min) / (2 * step))) + 1
                 raise ValueError(
                     f"n_states={self.n_states} gives a level spacing of {spacing:.4g} over [w_min, w_max], "
                     f"more than twice the step of one pulse ({step:.4g}): pulses would never change the state; "
-                    "lower n_states or raise the step size")
+                    f"raise n_states to at least {n_min} (or 0: continuous) or raise the step size")
 
     # ---- model-specific hooks -----------------------------------------------------------------------
     def nominal_step(self) -> float:
@@ -207,7 +208,8 @@ class DeviceModel:
             bmin = self.w_min * (1.0 + self.w_min_dtod * rng.standard_normal(int(low.sum())))
             lo[low] = -np.abs(np.minimum(bmin, bmax[low]))
         else:
-            raise ValueError(f"w_min_dtod={self.w_min_dtod} puts nearly every device below 0 S (w_min {self.w_min} "
+            raise ValueError(f"w_min_dtod={self.w_min_dtod}, w_max_dtod={self.w_max_dtod} put nearly every device "
+                             f"below 0 S (w_min {self.w_min} "
                              f"maps to g_min = {self.g_min:.3g} S); lower the spread or raise g_min")
         values[K.W_MIN], values[K.W_MAX] = lo, hi
         values[K.C2C] = self._c2c()

@@ -156,7 +156,7 @@ def _named(key, device):
     names = [path, f"--set expects key=value, got '{key}"]
     if path.startswith("device."):
         last = path.split(".", 1)[1]
-        names += CROSS + [f"device: {last},", f" {last},", f" {last}:"]      # a list of fields, this one in it
+        names += CROSS + [f"device: {last},", f" {last},", f" {last}:", f"{last}="]   # fields listed, this one in it
     if path == "network.rank":
         names.append("network.rank")
     return names

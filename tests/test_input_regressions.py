@@ -79,6 +79,12 @@ CASES = {
                      "device.w_max: must be 0 or a finite number in [1e-06, 1e+06], got 5e-324"),
     "dw_min=5e-324": (("train", "--device", "pow-step", "--set", "device.dw_min=5e-324", *TINY),
                       "device.dw_min: must be a finite number in [1e-09, 1e+06], got 5e-324"),
+    "on_off_ratio=1": (("train", "--set", "device.on_off_ratio=1", *TINY),       # found by the slow fuzz
+                       "device.on_off_ratio: must be a finite number in (1, 1e+12], got 1.0"),
+    "w_max_dtod=1": (("train", "--set", "device.w_max_dtod=1", *TINY),
+                     "device: w_min_dtod=0.0, w_max_dtod=1.0 put nearly every device below 0 S"),
+    "n_states=2": (("config", "show", "--set", "device.n_states=2"),
+                   "pulses would never change the state; raise n_states to at least 10001"),
     # 4. sizes
     "--hidden 100000000": (("train", "--hidden", "100000000", "--epochs", "1"),
                            "network.hidden: must be a list of 0 to 32 integers in [1, 65536]"),

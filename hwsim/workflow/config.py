@@ -409,7 +409,8 @@ def validate(raw: dict) -> Config:
     cfg = Config(**data)
 
     try:
-        cfg.device_model()
+        # a sample of devices too: spreads that leave no device a valid conductance range show only there
+        cfg.device_model().sample((256,), np.random.default_rng(0))
     except ValueError as exc:
         msg = str(exc)
         if msg.startswith("unknown device"):
