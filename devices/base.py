@@ -206,6 +206,13 @@ class DeviceModel:
             if not low.any():
                 break
             bmin = self.w_min * (1.0 + self.w_min_dtod * rng.standard_normal(int(low.sum())))
+            # an upper bound drawn negative and below the floor keeps its device low whatever the lower bound
+            # (w_min = 0, or a large w_max_dtod): draw it again too — only there, other draws are unchanged
+            futile = bmax[low] < floor
+            if futile.any():
+                idx = np.flatnonzero(low)[futile]
+                bmax[idx] = self.w_max * (1.0 + self.w_max_dtod * rng.standard_normal(idx.size))
+                hi[idx] = np.abs(np.maximum(bmin[futile], bmax[idx]))
             lo[low] = -np.abs(np.minimum(bmin, bmax[low]))
         else:
             raise ValueError(f"w_min_dtod={self.w_min_dtod}, w_max_dtod={self.w_max_dtod} put nearly every device "
