@@ -203,6 +203,7 @@ class Piecewise(DeviceModel):
     """
 
     name: ClassVar[str] = "piecewise"
+    step_fields: ClassVar[tuple] = ("g_max", "on_off_ratio", "pulses_up", "conductance_up")
     model_id: ClassVar[int] = K.PIECEWISE
 
     w_min: float = -1.0

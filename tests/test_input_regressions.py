@@ -81,6 +81,8 @@ CASES = {
                       "device.dw_min: must be a finite number in [1e-09, 1e+06], got 5e-324"),
     "on_off_ratio=1": (("train", "--set", "device.on_off_ratio=1", *TINY),       # found by the slow fuzz
                        "device.on_off_ratio: must be a finite number in (1, 1e+12], got 1.0"),
+    "piecewise g_max=1": (("config", "show", "--device", "piecewise", "--set", "device.g_max=1.0"),
+                          "device: w_min, w_max, g_max, on_off_ratio, pulses_up, conductance_up: one potentiation"),
     "n_states=2": (("config", "show", "--set", "device.n_states=2"),
                    "pulses would never change the state; raise n_states to at least 10001"),
     # 4. sizes
