@@ -85,6 +85,9 @@ CASES = {
                           "device: w_min, w_max, g_max, on_off_ratio, pulses_up, conductance_up: one potentiation"),
     "n_states=2": (("config", "show", "--set", "device.n_states=2"),
                    "pulses would never change the state; raise n_states to at least 10001"),
+    "tt1 calibration, dw_min=1e-9": (("train", "--rule", "bp+tt1", "--device", "soft-bounds", "--set",   # slow fuzz:
+                                      "device.dw_min=1e-9", *TINY),                                 # hung
+                                     "rule.calibrate: a symmetry-point calibration on this device takes 1.2e+08"),
     # 4. sizes
     "--hidden 100000000": (("train", "--hidden", "100000000", "--epochs", "1"),
                            "network.hidden: must be a list of 0 to 32 integers in [1, 65536]"),
