@@ -146,7 +146,7 @@ def set_cases(draw):
 
 # a device field may be refused by a check across fields, which names the other field of the pair
 CROSS = ["device.table", "device.pulses_", "device.conductance_", "device.w_min", "device.w_max",
-         "device.n_states", "device.stuck_", "device.on_off_ratio", "device.g_max"]
+         "device.n_states", "device.stuck_", "device.on_off_ratio", "device.g_max", "rule.calibrate"]
 
 
 def _named(key, device):

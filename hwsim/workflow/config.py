@@ -442,11 +442,13 @@ def validate(raw: dict) -> Config:
     cfg.rule.update({k: checked[k] for k in given})
     if checked.get("calibrate"):
         from hwsim.hardware.tile import MAX_CALIBRATION_PAIRS, calibration_pairs
-        pairs = calibration_pairs(cfg.device_model())
+        dev = cfg.device_model()
+        pairs = calibration_pairs(dev)
         if pairs > MAX_CALIBRATION_PAIRS:
             raise _err("rule.calibrate", f"a symmetry-point calibration on this device takes {pairs:.3g} pulse pairs "
-                       f"per round (a tenth of its range in steps of {cfg.device_model().nominal_step():.3g}); the "
-                       f"limit is {MAX_CALIBRATION_PAIRS}: set rule.calibrate = false or use a larger step")
+                       f"per round (a tenth of device.w_max − device.w_min = {dev.w_max - dev.w_min:g} in steps of "
+                       f"{dev.nominal_step():.3g}, the device's first pulse); the limit is {MAX_CALIBRATION_PAIRS}: "
+                       "set rule.calibrate = false, or a narrower range or larger step")
 
     for key, values in cfg.compare["tune"].items():
         probe = defaults()
