@@ -77,6 +77,8 @@ class DeviceModel:
     name: ClassVar[str] = ""
     model_id: ClassVar[int] = -1
     extra_rows: ClassVar[dict] = {}
+    #: fields besides the bounds that shape the step at w = 0 (named when that step is 0)
+    step_fields: ClassVar[tuple] = ()
 
     w_min: float = -0.6
     w_max: float = 0.6
@@ -101,13 +103,15 @@ class DeviceModel:
         self._check()
 
     def _check(self) -> None:
-        v.in_range("w_min", self.w_min, -1e6, 0.0)
-        v.in_range("w_max", self.w_max, 0.0, 1e6)
+        # bounds: 0 or at least 1e-6 away from it — kernels divide by w_max and by w_max − w_min, and a
+        # denormal bound (5e-324) overflowed them
+        v.check("w_min", self.w_min, v.Either(v.Zero(), v.Real(-1e6, -1e-6)))
+        v.check("w_max", self.w_max, v.Either(v.Zero(), v.Real(1e-6, 1e6)))
         v.ordered("w_min", self.w_min, "w_max", self.w_max)
         v.in_range("w_min_dtod", self.w_min_dtod, 0.0, 10.0)
         v.in_range("w_max_dtod", self.w_max_dtod, 0.0, 10.0)
-        v.positive("g_max", self.g_max)
-        v.in_range("on_off_ratio", self.on_off_ratio, 1.0, 1e12)
+        v.in_range("g_max", self.g_max, 1e-15, 1.0)          # siemens: 1 fS to 1 S, as devices fit accepts
+        v.in_range("on_off_ratio", self.on_off_ratio, 1.0, 1e12, lo_open=True)   # 1: g_min = g_max, no range
         v.levels("n_states", self.n_states)
         v.in_range("stuck_min_frac", self.stuck_min_frac, 0.0, 1.0)
         v.in_range("stuck_max_frac", self.stuck_max_frac, 0.0, 1.0)
@@ -122,14 +126,23 @@ class DeviceModel:
         v.in_range("pulse_energy", self.pulse_energy, 0.0, 1.0)
         v.in_range("pulse_width", self.pulse_width, 0.0, 10.0)
         v.in_range("pulse_voltage", self.pulse_voltage, 0.0, 100.0)
+        try:
+            step = float(self.nominal_step())
+        except ZeroDivisionError:
+            step = 0.0
+        if not (np.isfinite(step) and step > 0):
+            raise ValueError(f"{', '.join(('w_min', 'w_max') + self.step_fields)}: one potentiation pulse from "
+                             f"w = 0 changes nothing in model {self.name!r} (w_min={self.w_min:g}, "
+                             f"w_max={self.w_max:g}): no weight could be learnt")
         if self._kernel_states() >= 2:
             spacing = (self.w_max - self.w_min) / (self.n_states - 1)
             step = self.nominal_step()
             if step < spacing / 2:
+                n_min = int(np.ceil((self.w_max - self.w_min) / (2 * step))) + 1
                 raise ValueError(
                     f"n_states={self.n_states} gives a level spacing of {spacing:.4g} over [w_min, w_max], "
                     f"more than twice the step of one pulse ({step:.4g}): pulses would never change the state; "
-                    "lower n_states or raise the step size")
+                    f"raise n_states to at least {n_min} (or 0: continuous) or raise the step size")
 
     # ---- model-specific hooks -----------------------------------------------------------------------
     def nominal_step(self) -> float:
@@ -194,9 +207,17 @@ class DeviceModel:
             if not low.any():
                 break
             bmin = self.w_min * (1.0 + self.w_min_dtod * rng.standard_normal(int(low.sum())))
+            # an upper bound drawn negative and below the floor keeps its device low whatever the lower bound
+            # (w_min = 0, or a large w_max_dtod): draw it again too — only there, other draws are unchanged
+            futile = bmax[low] < floor
+            if futile.any():
+                idx = np.flatnonzero(low)[futile]
+                bmax[idx] = self.w_max * (1.0 + self.w_max_dtod * rng.standard_normal(idx.size))
+                hi[idx] = np.abs(np.maximum(bmin[futile], bmax[idx]))
             lo[low] = -np.abs(np.minimum(bmin, bmax[low]))
         else:
-            raise ValueError(f"w_min_dtod={self.w_min_dtod} puts nearly every device below 0 S (w_min {self.w_min} "
+            raise ValueError(f"w_min_dtod={self.w_min_dtod}, w_max_dtod={self.w_max_dtod} put nearly every device "
+                             f"below 0 S (w_min {self.w_min} "
                              f"maps to g_min = {self.g_min:.3g} S); lower the spread or raise g_min")
         values[K.W_MIN], values[K.W_MAX] = lo, hi
         values[K.C2C] = self._c2c()

@@ -9,6 +9,7 @@ the whole conductance range).
 from __future__ import annotations
 
 import functools
+import numbers
 from dataclasses import dataclass
 from typing import ClassVar
 
@@ -23,6 +24,7 @@ from .base import DeviceModel
 # tabulated a(NL) (formula.cpp, getParamA; MLP+NeuroSim V3) to 1e-5; the table itself states no rule.
 _NL_DEVIATION = 0.07 * np.sqrt(2.0)
 NL_MAX = 9.0
+MAX_TABLE = 100_000       # points per branch of a piecewise table
 
 
 def _max_deviation(a: np.ndarray) -> np.ndarray:
@@ -201,6 +203,7 @@ class Piecewise(DeviceModel):
     """
 
     name: ClassVar[str] = "piecewise"
+    step_fields: ClassVar[tuple] = ("g_max", "on_off_ratio", "pulses_up", "conductance_up")
     model_id: ClassVar[int] = K.PIECEWISE
 
     w_min: float = -1.0
@@ -218,11 +221,14 @@ class Piecewise(DeviceModel):
 
     def __post_init__(self):
         for name in ("pulses_up", "conductance_up", "pulses_down", "conductance_down"):
-            try:
-                values = tuple(float(x) for x in np.atleast_1d(np.asarray(getattr(self, name), dtype=float)))
-            except (TypeError, ValueError):
-                raise ValueError(f"{name} must be a list of numbers, got {getattr(self, name)!r}") from None
-            object.__setattr__(self, name, values)
+            value = getattr(self, name)
+            if isinstance(value, np.ndarray):
+                value = value.tolist()
+            if not isinstance(value, (list, tuple)) or len(value) > MAX_TABLE or not all(
+                    isinstance(x, numbers.Real) and not isinstance(x, bool) for x in value):
+                raise ValueError(f"{name} must be a list of at most {MAX_TABLE} numbers, got "
+                                 f"{str(value)[:80]}") from None
+            object.__setattr__(self, name, tuple(float(x) for x in value))
         g_all = self.conductance_up + self.conductance_down
         if self.g_max is None and g_all:
             object.__setattr__(self, "g_max", max(g_all))
@@ -249,7 +255,7 @@ class Piecewise(DeviceModel):
     def _check_table(direction, pulses, conductance, slope, required):
         pn, gn = f"pulses_{direction}", f"conductance_{direction}"
         if len(pulses) != len(conductance):
-            raise ValueError(f"{pn} and {gn} must have equal lengths, got {len(pulses)} and {len(conductance)}")
+            raise ValueError(f"{gn} must have as many values as {pn} ({len(pulses)}), got {len(conductance)}")
         if not pulses and not required:
             return
         if len(pulses) < 2:

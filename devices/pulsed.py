@@ -47,7 +47,7 @@ class PulsedModel(DeviceModel):
     up_down_dtod: float = 0.01
 
     def _check(self) -> None:
-        v.positive("dw_min", self.dw_min)
+        v.in_range("dw_min", self.dw_min, 1e-9, 1e6)      # 5e-324 divided by zero in pow-step
         v.in_range("dw_min_dtod", self.dw_min_dtod, 0.0, 10.0)
         v.in_range("dw_min_std", self.dw_min_std, 0.0, 10.0)
         v.in_range("up_down", self.up_down, -1.0, 1.0, lo_open=True, hi_open=True)
@@ -202,6 +202,7 @@ class ExpStep(PulsedModel):
 
     name: ClassVar[str] = "exp-step"
     model_id: ClassVar[int] = K.EXP
+    step_fields: ClassVar[tuple] = ("A_up", "gamma_up", "a", "b")
 
     def nonlinearity_label(self) -> str:
         return "exponential"

@@ -3,17 +3,21 @@ from __future__ import annotations
 
 import numpy as np
 
+from . import validation as v
 from .base import DeviceModel
 from .rng import check_random_state
+
+
+MAX_PULSES, MAX_DEVICES = 10**6, 10**6      # per direction; sampled devices
 
 
 def pulse_response(device: DeviceModel, pulses: int = 200, n_devices: int = 256, random_state=None) -> np.ndarray:
     """Weights of ``n_devices`` sampled devices, starting at weight 0, after each of ``pulses`` potentiation
     then ``pulses`` depression pulses: array (2·pulses + 1, n_devices), row 0 the initial state."""
-    if isinstance(pulses, bool) or not isinstance(pulses, (int, np.integer)) or pulses < 1:
-        raise ValueError(f"pulses must be an integer >= 1, got {pulses!r}")
-    if isinstance(n_devices, bool) or not isinstance(n_devices, (int, np.integer)) or n_devices < 1:
-        raise ValueError(f"n_devices must be an integer >= 1, got {n_devices!r}")
+    pulses = v.check("pulses", pulses, v.Integer(1, MAX_PULSES))
+    n_devices = v.check("n_devices", n_devices, v.Integer(1, MAX_DEVICES))
+    v.check_memory("pulses", 8 * 3 * (2 * pulses + 1) * n_devices,
+                   f"{2 * pulses + 1} × {n_devices} weights (the curve, its mean and its spread)")
     rng = check_random_state(random_state)
     params = device.sample((n_devices,), rng)
     w = device.initial_state(params)

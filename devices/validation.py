@@ -169,12 +169,68 @@ class IntList(Constraint):
             self._fail(value)
 
 
+@dataclass(frozen=True)
+class Either(Constraint):
+    """A value of the first constraint, else of the second: ``Either(Zero(), Real(1e-6, 1.0))`` is
+    "0 (off) or a number in [1e-06, 1]"."""
+
+    first: Constraint
+    second: Constraint
+
+    def describe(self) -> str:
+        return f"{self.first.describe()} or {self.second.describe()}"
+
+    def __call__(self, value):
+        for inner in (self.first, self.second):
+            try:
+                return inner(value)
+            except ValueError:
+                pass
+        self._fail(value)
+
+
+@dataclass(frozen=True)
+class Zero(Constraint):
+    """Exactly 0 (returned as 0.0): the "off" value of a real parameter, used as ``Either(Zero(), Real(…))``
+    where tiny non-zero values only overflow (a denormal 5e-324 Ω is no wire)."""
+
+    def describe(self) -> str:
+        return "0"
+
+    def __call__(self, value):
+        if isinstance(value, bool) or not isinstance(value, numbers.Real) or value != 0:
+            self._fail(value)
+        return 0.0
+
+
 def check(name: str, value, constraint: Constraint):
     """``constraint(value)`` with the parameter's name in the message: ``dw_min must be > 0 …, got -0.1``."""
     try:
         return constraint(value)
     except ValueError as exc:
         raise ValueError(f"{name} {exc}") from None
+
+
+# ---- sizes --------------------------------------------------------------------------------------------------
+#: the most memory one request (a network, a response curve, a grid) may ask for before hwsim refuses it with an
+#: estimate, instead of failing in the allocator (docs/cli.md, "Limits")
+MEMORY_LIMIT = 8 << 30
+
+
+def human_bytes(n: float) -> str:
+    for unit in ("bytes", "KiB", "MiB", "GiB", "TiB"):
+        if n < 1024 or unit == "TiB":
+            return f"{n:.0f} {unit}" if unit == "bytes" else f"{n:.3g} {unit}"
+        n /= 1024
+    raise AssertionError
+
+
+def check_memory(name: str, n_bytes: float, what: str, limit: int = MEMORY_LIMIT) -> None:
+    """Refuse a request whose estimated memory exceeds ``limit``: ``name: <what> would need ~N GiB of memory;
+    the limit is 8 GiB``."""
+    if n_bytes > limit:
+        raise ValueError(f"{name}: {what} would need ~{human_bytes(n_bytes)} of memory; the limit is "
+                         f"{human_bytes(limit)}")
 
 
 # ---- the short forms used by the device models ------------------------------------------------------------

@@ -162,7 +162,7 @@ class _Transfer(Scheme):
 
 
 _BUFFERED = {
-    "buffer_threshold": Param(1.0, v.Real(0.0, 1e6, lo_open=True),
+    "buffer_threshold": Param(1.0, v.Real(1e-6, 1e6),
                               "θ in pulses of C: H writes one pulse per θ·(one pulse of C) it holds"),
     "max_transfer_pulses": Param(4, v.Integer(1, 10**6), "largest pulse count per device in one transfer write"),
     "forget_buffer": Param(False, v.Boolean(), "after a write, H ← 0 there (aihwkit's forget_buffer) instead of "
@@ -197,8 +197,8 @@ class TikiTakaV2(_Transfer):
 
 
 _CHOPPED = {
-    "chop_prob": Param(0.1, v.Real(0.0, 1.0), "probability (random) or frequency (regular) of a chopper flip "
-                                              "after a column's read"),
+    "chop_prob": Param(0.1, v.Either(v.Zero(), v.Real(1e-6, 1.0)), "probability (random) or frequency "
+                       "(regular) of a chopper flip after a column's read (0: off)"),
     "chop_random": Param(True, v.Boolean(), "flip choppers at random (true) or regularly (false)"),
 }
 
@@ -224,7 +224,7 @@ class AGAD(ChoppedTikiTaka):
 
     params = dict(ChoppedTikiTaka.params, chop_random=Param(False, v.Boolean(), "flip choppers at random (true) "
                                                                                  "or regularly (false)"),
-                  chop_prob=Param(0.1, v.Real(0.0, 1.0, lo_open=True), "frequency (regular) or probability (random) "
+                  chop_prob=Param(0.1, v.Real(1e-6, 1.0), "frequency (regular) or probability (random) "
                                   "of a chopper flip after a column's read; n = max(⌈1/chop_prob⌉, 2) reads per "
                                   "period"),
                   tail_weight=Param(5.0, v.Real(0.0, 1e6, lo_open=True),

@@ -69,7 +69,7 @@ def test_curve_is_reproducible_and_spreads_with_variation(capsys):
 
 @pytest.mark.parametrize("argv, message", [
     (("devices", "curve", "nope"), "unknown device 'nope'; presets: ag-a-si"),
-    (("devices", "curve", "soft-bounds", "--set", "dw_min=-0.1"), "dw_min must be a finite number > 0, got -0.1"),
+    (("devices", "curve", "soft-bounds", "--set", "dw_min=-0.1"), "dw_min must be a finite number in [1e-09, 1e+06], got -0.1"),
     (("devices", "show", "soft-bounds", "--set", "dw_min"), "--set expects key=value"),
     (("devices", "show", "fefet", "--set", "nonlinearity_ltp=10"), "nonlinearity_ltp must be a finite number in [-9, 9], got 10.0"),
 ])
@@ -82,7 +82,7 @@ def test_bad_pulse_count_is_a_usage_error(capsys):
     with pytest.raises(SystemExit) as exc:
         main(["devices", "curve", "soft-bounds", "--pulses", "0"])
     assert exc.value.code == 2
-    assert "must be an integer >= 1, got 0" in capsys.readouterr().err
+    assert "must be an integer in [1, 1000000], got 0" in capsys.readouterr().err
 
 
 def test_plot_writes_a_png(tmp_path, capsys):

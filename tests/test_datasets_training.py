@@ -128,7 +128,7 @@ def test_train_cli_is_reproducible_and_table(capsys):
 @pytest.mark.parametrize("argv, message", [
     (["train", "--rule", "sgd"], "unknown rule 'sgd'"),
     (["train", "--device", "nope"], "unknown device 'nope'"),
-    (["train", "--set", "dw_min=-1"], "device.dw_min: must be a finite number > 0, got -1.0"),
+    (["train", "--set", "dw_min=-1"], "device.dw_min: must be a finite number in [1e-09, 1e+06], got -1.0"),
     (["train", "--set", "rule.alpha=1"], "rule.alpha: is not a hyperparameter of rule 'bp'"),
     (["train", "--set", "seed=5", "--set", "ortho_every=0", "--rule", "enn"], "rule.ortho_every: must be an integer in [1,"),
     (["train", "--dataset", "mnist", "--dataset-path", "/nonexistent"], "does not exist"),

@@ -42,7 +42,7 @@ def test_out_of_range_is_rejected_with_its_name(model, field):
 
 
 def test_messages_state_the_allowed_range():
-    with pytest.raises(ValueError, match=r"dw_min must be a finite number > 0, got -0.1"):
+    with pytest.raises(ValueError, match=r"dw_min must be a finite number in \[1e-09, 1e\+06\], got -0.1"):
         devices.ConstantStep(dw_min=-0.1)
     with pytest.raises(ValueError, match=r"nonlinearity_ltp must be a finite number in \[-9, 9\], got 12"):
         devices.NeuroSim(nonlinearity_ltp=12)

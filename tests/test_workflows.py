@@ -18,7 +18,7 @@ from hwsim.workflow.trace import Trace, TraceError, summary
 
 
 @pytest.mark.parametrize("sets, message", [
-    ({"device.preset": "soft-bounds", "device.dw_min": -0.1}, "device.dw_min: must be a finite number > 0"),
+    ({"device.preset": "soft-bounds", "device.dw_min": -0.1}, "device.dw_min: must be a finite number in [1e-09, 1e+06]"),
     ({"device.dwmin": 0.1}, "device.dwmin: unknown parameter"),
     ({"device.preset": "nope"}, "device.preset: unknown device 'nope'"),
     ({"periphery.adc_bits": 1}, "periphery.adc_bits: must be 0 (ideal) or an integer in [2, 24]"),
@@ -27,7 +27,7 @@ from hwsim.workflow.trace import Trace, TraceError, summary
     ({"network.hidden": [32, 0]}, "network.hidden: must be a list of 0 to 32 integers in [1, 65536], got [32, 0]"),
     ({"network.activation": "gelu"}, "network.activation: must be one of"),
     ({"network.tile_rows": 0}, "network.tile_rows: must be an integer in [1, 4096], got 0"),
-    ({"network.weight_fill": 2.0}, "network.weight_fill: must be none or a finite number in (0, 1]"),
+    ({"network.weight_fill": 2.0}, "network.weight_fill: must be none or a finite number in [1e-06, 1]"),
     ({"network.depth": 3}, "network.depth: unknown key"),
     ({"network.rank": 4}, "network.rank: only factorised rules"),
     ({"rule.name": "sgd"}, "rule.name: unknown rule 'sgd'"),
@@ -81,7 +81,7 @@ def test_grid_parsing():
     assert parse_axis("rule.name=bp,dfa")[1] == ["bp", "dfa"]
     assert parse_axis("network.hidden=[16],[32]")[1] == [[16], [32]]
     for bad, msg in (("device.dw_min", "expects key.path"), ("x=1:2", "start:stop:count"),
-                     ("x=1:2:a", "whole count"), ("x=1:2:0", "count must be >= 1")):
+                     ("x=1:2:a", "whole count"), ("x=1:2:0", r"count must be an integer in \[1, 10000\]")):
         with pytest.raises(ValueError, match=msg):
             parse_axis(bad)
     pts = grid_points([("a", [1, 2]), ("b", ["x", "y", "z"])])

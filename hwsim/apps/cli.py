@@ -2,12 +2,20 @@
 from __future__ import annotations
 
 import argparse
+import errno
 import json
+import math
 import sys
 
 
 class UsageError(Exception):
     """Bad command-line input (exit 2)."""
+
+
+def _failed(reason: str) -> int:
+    """A run that failed (not the input's fault): one line on stderr, exit 1."""
+    print(f"hwsim: run failed: {reason}", file=sys.stderr)
+    return 1
 
 
 def _device(name: str, sets=None):
@@ -218,7 +226,7 @@ def cmd_train(args) -> int:
             print(f"DIVERGED: {res['diverged_reason']} — training stopped")
         if trace:
             print(f"trace: {trace}")
-    return 1 if res["diverged"] else 0
+    return _failed(f"diverged: {res['diverged_reason']}") if res["diverged"] else 0
 
 
 def cmd_config_show(args) -> int:
@@ -257,7 +265,8 @@ def _grid_run(args, points, label_keys, plot, base=None):
             acc = r["test_accuracy"]
             print(f"  {label:50s} accuracy {'—' if acc is None else format(acc, '.4f')}  pulses {r['pulses']}"
                   + ("  DIVERGED" if r["diverged"] else ""))
-    return 1 if any(r["diverged"] for r in rows) else 0
+    n = sum(bool(r["diverged"]) for r in rows)
+    return _failed(f"{n} of {len(rows)} points diverged (results.csv: diverged_reason)") if n else 0
 
 
 def cmd_compare(args) -> int:
@@ -304,7 +313,8 @@ def cmd_compare(args) -> int:
         by = {(c["rule.name"], c["device.preset"]): c for c in summary}
         for r in rules:
             print(f"{r:<{width}s}" + "".join(f"{compare.format_cell(by[(r, d)], list(tune)):>28s}" for d in devs))
-    return 1 if any(c["diverged"] == c["seeds"] for c in summary) else 0
+    n = sum(c["diverged"] == c["seeds"] for c in summary)
+    return _failed(f"every run of {n} of {len(summary)} (rule, device) cells diverged") if n else 0
 
 
 def cmd_sweep(args) -> int:
@@ -447,22 +457,29 @@ def cmd_map(args) -> int:
 
 
 # ---- parser ----------------------------------------------------------------------------------------------
-def _number(kind, low, strict=False):
-    """An argparse type: ``kind`` (int or float) >= low (> low when strict), with a message naming the range."""
-    want = f"{'an integer' if kind is int else 'a number'} {'>' if strict else '>='} {low}"
+def _number(kind, low, strict=False, high=None):
+    """An argparse type: a finite ``kind`` (int or float) >= low (> low when strict) and <= high, with a message
+    naming the range."""
+    kind_name = "an integer" if kind is int else "a finite number"
+    want = (f"{kind_name} in [{low}, {high}]" if high is not None and not strict
+            else f"{kind_name} {'>' if strict else '>='} {low}" + (f" and <= {high}" if high is not None else ""))
 
     def parse(text: str):
         try:
             value = kind(text)
         except ValueError:
             raise argparse.ArgumentTypeError(f"must be {want}, got {text!r}") from None
-        if value < low or (strict and value == low):
+        if not math.isfinite(value) or value < low or (strict and value == low) or (high is not None
+                                                                                    and value > high):
             raise argparse.ArgumentTypeError(f"must be {want}, got {value}")
         return value
     return parse
 
 
-_positive_int, _seed, _positive_float = _number(int, 1), _number(int, 0), _number(float, 0, strict=True)
+_positive_int, _seed, _positive_float = _number(int, 1), _number(int, 0, high=2**63 - 1), _number(float, 0, True)
+_count = _number(int, 1, high=1000)         # --seeds, --draws: runs, not a size
+_MAX_PULSES = _MAX_DEVICES = 10**6          # hwsim.devices.response.MAX_PULSES, MAX_DEVICES (not imported here:
+                                            # the parser starts without Numba)
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -486,8 +503,10 @@ def build_parser() -> argparse.ArgumentParser:
     p = dsub.add_parser("curve", help="mean/std weight per pulse: N up then N down pulses from weight 0")
     p.add_argument("name", help="preset or model name")
     p.add_argument("--set", action="append", metavar="KEY=VALUE", help="override a parameter (repeatable)")
-    p.add_argument("--pulses", type=_positive_int, default=100, help="N (default 100)")
-    p.add_argument("--devices", type=_positive_int, default=256, help="sampled devices M (default 256)")
+    p.add_argument("--pulses", type=_number(int, 1, high=_MAX_PULSES), default=100,
+                   help=f"N (default 100, at most {_MAX_PULSES})")
+    p.add_argument("--devices", type=_number(int, 1, high=_MAX_DEVICES), default=256,
+                   help=f"sampled devices M (default 256, at most {_MAX_DEVICES})")
     p.add_argument("--seed", type=_seed, default=0)
     p.add_argument("--json", action="store_true", help="one JSON object with 'mean' and 'std' (length 2N)")
     p.set_defaults(func=cmd_devices_curve)
@@ -496,9 +515,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("names", nargs="+", help="preset or model names")
     p.add_argument("-o", "--output", required=True, help="PNG file")
     p.add_argument("--set", action="append", metavar="KEY=VALUE", help="override a parameter of every device")
-    p.add_argument("--pulses", type=_positive_int, default=None,
+    p.add_argument("--pulses", type=_number(int, 1, high=_MAX_PULSES), default=None,
                    help="N (default: 1.25× a full sweep of each device, at most 2000)")
-    p.add_argument("--devices", type=_positive_int, default=256)
+    p.add_argument("--devices", type=_number(int, 1, high=_MAX_DEVICES), default=256)
     p.add_argument("--seed", type=_seed, default=0)
     p.set_defaults(func=cmd_devices_plot)
 
@@ -558,15 +577,16 @@ def build_parser() -> argparse.ArgumentParser:
             p.add_argument("--tune", action="append", metavar="KEY=VALUES",
                            help="tune key.path over values (v1,v2,… or start:stop:count) per (rule, device) on a "
                                 "validation split of the training set (repeatable; config: [compare] tune)")
-            p.add_argument("--seeds", type=_positive_int,
+            p.add_argument("--seeds", type=_count,
                            help="runs per cell, seeds seed … seed+N−1 (config: [compare] seeds; default 1)")
         else:
             p.add_argument("--grid", action="append", metavar="KEY=VALUES",
                            help="axis: key.path=v1,v2,… or key.path=start:stop:count (repeatable)")
-            p.add_argument("--seeds", type=_positive_int,
+            p.add_argument("--seeds", type=_count,
                            help="runs per grid point (seeds seed … seed+N−1), shown as mean ± std")
         p.add_argument("-o", "--out", default="out", help="folder for results.csv, traces/ and the figure")
-        p.add_argument("--workers", type=_seed, default=0, help="local dask worker processes (0: in-process)")
+        p.add_argument("--workers", type=_number(int, 0), default=0,
+                       help="local dask worker processes, at most the available cores (0: in-process)")
         p.add_argument("--scheduler", help="tcp://HOST:PORT of an existing dask scheduler")
         p.set_defaults(func=cmd_compare if name == "compare" else cmd_sweep)
 
@@ -587,7 +607,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--times", default="1s,1h,1d,1y", help="times after programming: 1s,10min,1h,1d,1w,1y")
     p.add_argument("--program", choices=("verify", "ideal"), default="verify",
                    help="write-and-verify with real pulses (default) or ideal states")
-    p.add_argument("--draws", type=_positive_int, default=3, help="device draws (default 3)")
+    p.add_argument("--draws", type=_count, default=3, help="device draws (default 3)")
     p.add_argument("--seed", type=_seed, default=0)
     p.add_argument("--dataset-path", help="the dataset's files (a path stored in the trace is not opened)")
     p.add_argument("-o", "--output", help="figure (default: next to the trace)")
@@ -640,14 +660,45 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def _one_line(exc: BaseException) -> str:
+    text = " ".join(str(exc).split()) or type(exc).__name__
+    return text if len(text) <= 500 else text[:497] + "..."
+
+
+# Errors that are the input's fault: exit 2. OSError is the input's fault when a file cannot be found, read or
+# is the wrong kind of file; the machine's (a full disk, an I/O error, no memory) is a failed run.
+_RUN_ERRNOS = {errno.ENOSPC, errno.EIO, errno.ENOMEM, errno.EDQUOT, errno.EROFS}
+
+
 def main(argv=None) -> int:
+    """Exit codes: 0 ok; 1 the run failed (diverged, or an error that is not the input's fault: one line, the
+    traceback with --debug); 2 bad usage, config or input (one line naming the key path or file and the allowed
+    range)."""
+    argv = list(sys.argv[1:] if argv is None else argv)
+    debug = "--debug" in argv                      # anywhere on the command line
+    argv = [a for a in argv if a != "--debug"]
     parser = build_parser()
+    parser.add_argument("--debug", action="store_true", help="on an error, print the traceback too (may be "
+                        "given anywhere on the command line)")
     args = parser.parse_args(argv)
     try:
         return args.func(args)
-    except (UsageError, ValueError, OSError) as exc:
-        print(f"hwsim: error: {exc}", file=sys.stderr)
-        return 2
+    except KeyboardInterrupt:
+        print("hwsim: interrupted", file=sys.stderr)
+        return 130
+    except Exception as exc:                      # noqa: BLE001 — every failure ends in one line and a code
+        bad_input = isinstance(exc, (UsageError, ValueError)) or (
+            isinstance(exc, OSError) and exc.errno not in _RUN_ERRNOS)
+        if debug:
+            import traceback
+            traceback.print_exc()
+        if bad_input:
+            print(f"hwsim: error: {_one_line(exc)}", file=sys.stderr)
+            return 2
+        what = "out of memory" if isinstance(exc, MemoryError) else type(exc).__name__
+        print(f"hwsim: run failed: {what}: {_one_line(exc)}" + ("" if debug else " (--debug for the "
+                                                                  "traceback)"), file=sys.stderr)
+        return 1
 
 
 if __name__ == "__main__":

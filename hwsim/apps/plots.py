@@ -134,6 +134,7 @@ def sweep(rows, out):
     plt = _pyplot()
     from hwsim.workflow.sweep import METRICS
     keys = [k for k in rows[0] if k not in ("point_id", "seed", "chosen") and k not in METRICS]
+    keys = keys or [k for k in rows[0] if k == "seed"]        # a grid of seeds only: one point per seed
     cells = {}
     for r in rows:
         cells.setdefault(tuple(json.dumps(r[k]) for k in keys[:2]), []).append(r)

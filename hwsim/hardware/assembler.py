@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from hwsim.devices.validation import Integer, check
+from hwsim.devices.validation import Integer, check, check_memory
 from hwsim.hardware.layers import FORMS, LayerSpec
 
 
@@ -65,3 +65,22 @@ def map_report(specs: list[LayerSpec], tile_rows: int, tile_cols: int, shared_ba
                      "params": spec.params if mp.role != "R" else mp.rows * mp.cols,
                      "dense_params": spec.dense_params if mp.role != "R" else 0})
     return rows
+
+
+#: memory per device and per tile, measured on built networks (states, sampled parameters, counters, the
+#: tile objects) with a margin for training buffers
+BYTES_PER_DEVICE, BYTES_PER_TILE = 160, 4096
+
+
+def check_size(specs: list[LayerSpec], tile_rows: int, tile_cols: int, shared_basis: bool = False,
+               decorrelate: bool = False, batch_size: int = 0) -> None:
+    """Refuse a network whose estimated memory — devices, tiles and a batch's activations — exceeds the limit
+    (``hwsim.devices.validation.MEMORY_LIMIT``), before anything is allocated."""
+    plans = plan(specs, tile_rows, tile_cols, shared_basis, decorrelate)
+    devices = sum(2 * mp.rows * mp.cols for mp in plans)
+    tiles = sum(mp.n_tiles for mp in plans)
+    widths = sum(s.in_features + s.out_features for s in specs)
+    need = devices * BYTES_PER_DEVICE + tiles * BYTES_PER_TILE + 4 * 8 * batch_size * widths
+    sizes = "-".join(str(s.in_features) for s in specs) + f"-{specs[-1].out_features}"
+    check_memory("network", need, f"{sizes} ({devices:.3g} devices on {tiles:.3g} tiles"
+                 + (f", batches of {batch_size}" if batch_size else "") + ")")

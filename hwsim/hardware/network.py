@@ -14,7 +14,7 @@ import numpy as np
 from hwsim.devices import DeviceModel
 from hwsim.devices.rng import as_seed_sequence, check_random_state, child
 from hwsim.devices.validation import Options, Real, check
-from hwsim.hardware.assembler import plan
+from hwsim.hardware.assembler import check_size, plan
 from hwsim.hardware.layers import FORMS, Center, Decorrelation, LayerSpec
 from hwsim.hardware.matrix import TiledMatrix
 from hwsim.hardware.periphery import Periphery
@@ -48,7 +48,8 @@ class Network:
                 raise ValueError(f"layer sizes do not chain: {a.out_features} outputs feed {b.in_features} inputs")
         check("pair", pair, Options(tuple(PAIR_MODES)))
         if weight_fill is not None:
-            check("weight_fill", weight_fill, Real(0.0, 1.0, lo_open=True))
+            check("weight_fill", weight_fill, Real(1e-6, 1.0))   # 1e-300 made the loss NaN
+        check_size(layers, tile_rows, tile_cols, shared_basis, decorrelate)      # before allocating anything
         periphery = periphery or Periphery()
         self.specs, self.device, self.periphery = list(layers), device, periphery
         self.tile_rows, self.tile_cols, self.pair = tile_rows, tile_cols, pair

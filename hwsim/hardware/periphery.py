@@ -55,18 +55,18 @@ class Periphery:
             value = getattr(self, name)
             if isinstance(value, bool) or not isinstance(value, int) or not (value == 0 or 2 <= value <= 24):
                 raise ValueError(f"{name} must be 0 (ideal) or an integer in [2, 24], got {value!r}")
-        v.positive("input_range", self.input_range)
-        v.positive("output_range", self.output_range)
-        v.non_negative("output_noise", self.output_noise)
-        v.positive("read_voltage", self.read_voltage)
-        v.non_negative("wire_resistance", self.wire_resistance)
+        # ranges: far beyond any real converter or wire, tight enough that V/range, V² and range/(V·G) stay
+        # finite (input_range = 5e-324 made reads NaN)
+        v.in_range("input_range", self.input_range, 1e-6, 1e30)
+        v.in_range("output_range", self.output_range, 1e-6, 1e30)
+        v.in_range("output_noise", self.output_noise, 0.0, 1e6)
+        v.in_range("read_voltage", self.read_voltage, 1e-6, 1e3)
+        v.check("wire_resistance", self.wire_resistance, v.Either(v.Zero(), v.Real(1e-6, 1e6)))
         if self.input_scaling not in INPUT_SCALINGS:
             raise ValueError(f"input_scaling must be one of {INPUT_SCALINGS}, got {self.input_scaling!r}")
         if self.ir_drop_solver not in IR_DROP_SOLVERS:
             raise ValueError(f"ir_drop_solver must be one of {IR_DROP_SOLVERS}, got {self.ir_drop_solver!r}")
-        if isinstance(self.exact_max_cells, bool) or not isinstance(self.exact_max_cells, int) \
-                or self.exact_max_cells < 1:
-            raise ValueError(f"exact_max_cells must be an integer >= 1, got {self.exact_max_cells!r}")
+        v.check("exact_max_cells", self.exact_max_cells, v.Integer(1, 1 << 24))
 
     @classmethod
     def ideal(cls) -> "Periphery":

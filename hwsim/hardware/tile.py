@@ -38,6 +38,15 @@ def _positive_int(name, value):
         raise ValueError(f"{name} must be an integer >= 1, got {value!r}")
 
 
+#: most pulse pairs per calibration round (0.1 of the range in steps): beyond, a calibration is refused
+MAX_CALIBRATION_PAIRS = 10_000
+
+
+def calibration_pairs(device: DeviceModel) -> int:
+    """Pulse pairs per round of a symmetry-point calibration: a tenth of the device's range in nominal steps."""
+    return max(1, int(np.ceil(0.1 * (device.w_max - device.w_min) / device.nominal_step())))
+
+
 class Tile:
     """A crossbar tile.
 
@@ -485,7 +494,7 @@ class Tile:
             raise ValueError(f"symmetry-point calibration needs pair mode 'plus' (G− is the reference), got "
                              f"{self.pair!r}")
         if pairs_per_round is None:
-            pairs_per_round = max(1, int(np.ceil(0.1 * (self.device.w_max - self.device.w_min) / self.dw_nominal)))
+            pairs_per_round = calibration_pairs(self.device)
         _positive_int("pairs_per_round", pairs_per_round)
         _positive_int("max_rounds", max_rounds)
         _positive_int("reads", reads)

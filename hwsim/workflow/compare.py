@@ -18,8 +18,17 @@ DEFAULT_VALIDATION = 0.2
 
 
 def points(rules, devices, tune: dict, seeds: list[int]) -> list[dict]:
-    """Every run: rule × device × tuned values × seed (key path → value)."""
+    """Every run: rule × device × tuned values × seed (key path → value); a name or value given twice, or more
+    than ``sweep.MAX_POINTS`` runs, is an error."""
+    from hwsim.workflow.sweep import MAX_POINTS, _same
     keys = list(tune)
+    for what, values in (("--rules", rules), ("--devices", devices), *((f"tune {k}", tune[k]) for k in keys)):
+        for i, x in enumerate(values):
+            if any(_same(x, y) for y in values[:i]):
+                raise ValueError(f"{what}: {x!r} is given twice (give each once)")
+    total = len(rules) * len(devices) * len(seeds) * int(np.prod([len(tune[k]) for k in keys], dtype=object))
+    if total > MAX_POINTS:
+        raise ValueError(f"compare: {total} runs (rules × devices × tuned values × seeds); the limit is {MAX_POINTS}")
     out = []
     for device in devices:
         for rule in rules:

@@ -77,7 +77,7 @@ SCHEMA = {
                 "rank": (None, v.Optional(v.Integer(1, 1 << 16))),
                 "tile_rows": (256, v.Integer(1, 4096)), "tile_cols": (256, v.Integer(1, 4096)),
                 "shared_basis": (False, v.Boolean()),
-                "weight_fill": (None, v.Optional(v.Real(0.0, 1.0, lo_open=True)))},
+                "weight_fill": (None, v.Optional(v.Real(1e-6, 1.0)))},
     "device": {"preset": ("ideal", v.Text(4096)), "label": ("", v.Text(256))},
     "periphery": {"preset": ("default", v.Options(tuple(PERIPHERY_PRESETS)))},
     "rule": {"name": ("bp", v.Text(256))},
@@ -117,14 +117,15 @@ def _prefixed(section, exc):
 
 
 # ---- values from text ---------------------------------------------------------------------------------------
-def parse_value(text: str):
-    """A TOML value (``0.01``, ``64``, ``true``, ``[1, 2]``, ``"x"``); bare words are strings."""
+def parse_value(text: str, key: str | None = None):
+    """A TOML value (``0.01``, ``64``, ``true``, ``[1, 2]``, ``"x"``); bare words are strings. ``key``: the key
+    path the value is for (named in errors)."""
     try:
         return tomllib.loads(f"v = {text}")["v"]
     except tomllib.TOMLDecodeError:
         return text
     except RecursionError:
-        raise ConfigError(f"value nested too deeply: {text[:40]}…") from None
+        raise ConfigError(f"{key + ': ' if key else ''}value nested too deeply: {text[:40]}…") from None
 
 
 def parse_sets(items) -> dict:
@@ -134,7 +135,7 @@ def parse_sets(items) -> dict:
         key, sep, value = item.partition("=")
         if not sep or not key.strip():
             raise ConfigError(f"--set expects key=value, got {item!r}")
-        out[key.strip()] = parse_value(value.strip())
+        out[key.strip()] = parse_value(value.strip(), key.strip())
     return out
 
 
@@ -257,6 +258,14 @@ class Config:
         sizes = [n_features, *self.network["hidden"], n_classes]
         return mlp(sizes, self.network["activation"], self.requirements()["factorization"] or "dense",
                    self.network["rank"])
+
+    def check_size(self, n_features: int | None = None, n_classes: int | None = None) -> None:
+        """Refuse a run whose network and batches would not fit the memory limit (an estimate, before anything
+        is allocated; ``hwsim.hardware.assembler.check_size``)."""
+        from hwsim.hardware.assembler import check_size
+        net = self.network
+        check_size(self.layer_specs(n_features, n_classes), net["tile_rows"], net["tile_cols"],
+                   net["shared_basis"], self.requirements()["decorrelate"], self.training["batch_size"])
 
 
 def defaults() -> dict:
@@ -400,7 +409,8 @@ def validate(raw: dict) -> Config:
     cfg = Config(**data)
 
     try:
-        cfg.device_model()
+        # a sample of devices too: spreads that leave no device a valid conductance range show only there
+        cfg.device_model().sample((256,), np.random.default_rng(0))
     except ValueError as exc:
         msg = str(exc)
         if msg.startswith("unknown device"):
@@ -430,6 +440,15 @@ def validate(raw: dict) -> Config:
     except ValueError as exc:
         raise _prefixed("rule", exc) from None
     cfg.rule.update({k: checked[k] for k in given})
+    if checked.get("calibrate"):
+        from hwsim.hardware.tile import MAX_CALIBRATION_PAIRS, calibration_pairs
+        dev = cfg.device_model()
+        pairs = calibration_pairs(dev)
+        if pairs > MAX_CALIBRATION_PAIRS:
+            raise _err("rule.calibrate", f"a symmetry-point calibration on this device takes {pairs:.3g} pulse pairs "
+                       f"per round (a tenth of device.w_max − device.w_min = {dev.w_max - dev.w_min:g} in steps of "
+                       f"{dev.nominal_step():.3g}, the device's first pulse); the limit is {MAX_CALIBRATION_PAIRS}: "
+                       "set rule.calibrate = false, or a narrower range or larger step")
 
     for key, values in cfg.compare["tune"].items():
         probe = defaults()

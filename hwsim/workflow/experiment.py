@@ -42,7 +42,14 @@ def run_config(cfg: config_mod.Config, trace_path: str | None = None, progress: 
         from hwsim.workflow.trace import check_output
         check_output(trace_path, force)
     root = np.random.SeedSequence(cfg.seed)
+    if data is None:
+        cfg.check_size()                          # with the documented dataset shape, before loading anything
     data = (data or load(cfg.dataset["name"], cfg.dataset["path"] or None)).with_validation(cfg.dataset["validation"])
+    try:
+        cfg.check_size(data.n_features, data.n_classes)  # the data's own shape (a label of 1e9: 1e9 classes)
+    except ValueError as exc:
+        raise ValueError(f"{exc} (dataset {data.name}: {data.n_features} features, {data.n_classes} classes = "
+                         "its largest label + 1)") from None
     net = build_network(cfg, data.n_features, data.n_classes, root)
     tr = cfg.training
     rule = cfg.rule["name"]

@@ -33,9 +33,12 @@ METRICS = ("test_accuracy", "val_accuracy", "best_accuracy", "epochs_run", "dive
 STORE, VIEW = "results.sqlite", "results.csv"
 
 
+MAX_AXIS_VALUES, MAX_POINTS = 10_000, 100_000      # values per axis, points per grid (docs/cli.md, "Limits")
+
+
 def parse_axis(spec: str) -> tuple[str, list]:
     """'device.dw_min=0.001,0.003' or 'device.nonlinearity_ltp=0.5:5:10' (start:stop:count, inclusive,
-    linear) → (key path, values)."""
+    linear) → (key path, values). At most ``MAX_AXIS_VALUES`` values, none twice."""
     key, sep, values = spec.partition("=")
     key = key.strip()
     if not sep or not key or not values.strip():
@@ -48,20 +51,42 @@ def parse_axis(spec: str) -> tuple[str, list]:
             start, stop, count = float(parts[0]), float(parts[1]), int(parts[2])
         except ValueError:
             raise ValueError(f"--grid {key}: a range is start:stop:count with a whole count, got {values!r}") from None
-        if count < 1:
-            raise ValueError(f"--grid {key}: count must be >= 1, got {count}")
-        return key, [float(v) for v in np.linspace(start, stop, count)]
-    items = [v.strip() for v in values.split(",") if v.strip()]
-    if not items:
-        raise ValueError(f"--grid {key}: no values in {values!r}")
-    return key, [config_mod.parse_value(v) for v in items]
+        if not (np.isfinite(start) and np.isfinite(stop)):
+            raise ValueError(f"--grid {key}: start and stop must be finite numbers, got {values!r}")
+        if not 1 <= count <= MAX_AXIS_VALUES:
+            raise ValueError(f"--grid {key}: count must be an integer in [1, {MAX_AXIS_VALUES}], got {count}")
+        if count > 1 and start == stop:
+            raise ValueError(f"--grid {key}: start = stop gives the same value {count} times, got {values!r}")
+        items = [float(v) for v in np.linspace(start, stop, count)]
+    else:
+        texts = [v.strip() for v in values.split(",")]
+        if not any(texts):
+            raise ValueError(f"--grid {key}: no values in {values!r}")
+        if not all(texts):
+            raise ValueError(f"--grid {key}: an empty value in {values!r} (values are separated by single commas)")
+        if len(texts) > MAX_AXIS_VALUES:
+            raise ValueError(f"--grid {key}: at most {MAX_AXIS_VALUES} values, got {len(texts)}")
+        items = [config_mod.parse_value(v, key) for v in texts]
+    for i, item in enumerate(items):
+        if any(_same(item, x) for x in items[:i]):
+            raise ValueError(f"--grid {key}: value {item!r} is given twice (give each value once)")
+    return key, items
+
+
+def _same(a, b) -> bool:
+    """The same grid value: 1 and 1.0 are, True and 1 are not."""
+    return isinstance(a, bool) == isinstance(b, bool) and a == b
 
 
 def grid_points(axes: list[tuple[str, list]]) -> list[dict]:
-    """Cartesian product of the axes, first axis slowest."""
+    """Cartesian product of the axes, first axis slowest (at most ``MAX_POINTS`` points)."""
     keys = [k for k, _ in axes]
     if len(set(keys)) != len(keys):
         raise ValueError(f"a grid axis is repeated: {keys}")
+    total = int(np.prod([len(v) for _, v in axes], dtype=object)) if axes else 0
+    if total > MAX_POINTS:
+        raise ValueError(f"--grid: {' × '.join(str(len(v)) for _, v in axes)} = {total} points; the limit is "
+                         f"{MAX_POINTS}")
     return [dict(zip(keys, combo)) for combo in itertools.product(*(v for _, v in axes))]
 
 
@@ -103,6 +128,51 @@ def _columns(con, fields, path):
         con.commit()
     elif json.loads(row[0]) != fields:
         raise ValueError(f"{path} holds another grid (columns {json.loads(row[0])}); use another --out")
+
+
+def _flat(d, prefix=""):
+    out = {}
+    for k, x in d.items():
+        if isinstance(x, dict):
+            out.update(_flat(x, f"{prefix}{k}."))
+        else:
+            out[f"{prefix}{k}"] = x
+    return out
+
+
+def _same_base(con, base, path):
+    """The config every point starts from is part of a grid: a store filled from another base is another
+    sweep, and is refused (docs/cli.md: another grid in the same folder is refused)."""
+    text = json.dumps(base, sort_keys=True, default=str)
+    row = con.execute("SELECT value FROM meta WHERE key = 'base'").fetchone()
+    if row is None:
+        con.execute("INSERT INTO meta VALUES ('base', ?)", (text,))
+        con.commit()
+    elif row[0] != text:
+        old, new = _flat(json.loads(row[0])), _flat(json.loads(text))
+        keys = sorted(k for k in set(old) | set(new) if old.get(k, "—") != new.get(k, "—"))
+        diff = ", ".join(f"{k} {old.get(k, '(unset)')!r} → {new.get(k, '(unset)')!r}" for k in keys[:5])
+        raise ValueError(f"{path} holds another grid (base config differs: {diff}); use another --out")
+
+
+def available_cores() -> int:
+    """Cores this process may run on (its affinity mask where the OS has one)."""
+    try:
+        return len(os.sched_getaffinity(0))
+    except (AttributeError, OSError):
+        return os.cpu_count() or 1
+
+
+def check_workers(workers, scheduler) -> int:
+    """Local worker processes: at most the available cores (each is single-threaded; more only oversubscribe
+    the machine), any number of tasks for an existing cluster (``scheduler``)."""
+    from hwsim.devices import validation as v
+    hi = None if scheduler else available_cores()
+    try:
+        return v.Integer(0, hi)(workers)
+    except ValueError as exc:
+        raise ValueError(f"workers: {exc}" + ("" if scheduler else " (the cores available; --scheduler "
+                                                               "for a cluster)")) from None
 
 
 def _export(out: str, con, fields) -> None:
@@ -153,6 +223,7 @@ def run_grid(base: dict, points: list[dict], out: str, workers: int = 0, schedul
              progress: bool = True, label_keys=None) -> list[dict]:
     """Run every point (key path → value, applied over ``base`` raw config) into ``out``; returns all rows
     (finished earlier and now), one per distinct point, in point order."""
+    workers = check_workers(workers, scheduler)
     os.makedirs(out, exist_ok=True)
     keys = label_keys or (list(points[0]) if points else [])
     fields = ["point_id", *keys, *METRICS]
@@ -162,11 +233,13 @@ def run_grid(base: dict, points: list[dict], out: str, workers: int = 0, schedul
         for k, v in p.items():
             config_mod.set_path(raw, k, v)
         cfg = config_mod.validate(raw)
+        cfg.check_size()                                     # every point fits before the first runs
         configs.setdefault(point_id(cfg), (p, cfg))          # the same point twice runs once
     store = os.path.join(out, STORE)
     con = _connect(store)
     try:
         _columns(con, fields, store)
+        _same_base(con, base, store)
         done = {r["point_id"]: r for r in read_store(out)}
         _export(out, con, fields)                            # the view catches up with the store
         todo = [(p, cfg, pid) for pid, (p, cfg) in configs.items() if pid not in done]
