@@ -6,14 +6,12 @@ wrong dtypes). Every generated input must give either a result without NaN or a 
 Default run: FIT_CSV 120 + FIT_RUN 12 + NPZ 50 + IDX 30 + TRACE 70 = 282 cases; ``-m slow``: ten times as many
 (2820). Hypothesis keeps no database (nothing written into the checkout); the default cases are
 derandomized (the same every run), the slow ones new every run."""
-import contextlib
 import gzip
 import io
 import json
 import math
 import os
 import shutil
-import signal
 import struct
 import tempfile
 
@@ -23,14 +21,12 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from hwsim.apps.cli import main
-from hwsim.devices.fit import fit_measurement, read_csv
+from hwsim.devices.fit import read_csv
 from hwsim.workflow.datasets import load
 from hwsim.workflow.trace import Trace, TraceError
 
 FACTOR = 10                  # the slow run generates FACTOR × the default number of cases
 N_FIT_CSV, N_FIT_RUN, N_NPZ, N_IDX, N_TRACE = 120, 12, 50, 30, 70
-LIMIT_S = 120                # a case taking longer is a hang (SIGALRM; not a timing assertion on speed)
 
 
 def _settings(n, slow=False):
@@ -41,33 +37,7 @@ def _settings(n, slow=False):
                                            HealthCheck.data_too_large, HealthCheck.filter_too_much])
 
 
-class Hang(Exception):
-    pass
-
-
-@contextlib.contextmanager
-def bounded(seconds=LIMIT_S):
-    """Fail a case that does not return (a hang), without asserting anything about speed."""
-    def alarm(*_):
-        raise Hang(f"no answer within {seconds} s")
-    old = signal.signal(signal.SIGALRM, alarm)
-    signal.alarm(seconds)
-    try:
-        yield
-    finally:
-        signal.alarm(0)
-        signal.signal(signal.SIGALRM, old)
-
-
-def run_cli(argv):
-    """main(argv) in-process: (exit code, stdout, stderr); SystemExit (argparse) counts as its code."""
-    out, err = io.StringIO(), io.StringIO()
-    with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err), bounded():
-        try:
-            code = main(argv)
-        except SystemExit as exc:
-            code = exc.code
-    return code, out.getvalue(), err.getvalue()
+from .cli_run import bounded, run_cli  # noqa: E402
 
 
 def no_nan_json(text):

@@ -482,8 +482,16 @@ _MAX_PULSES = _MAX_DEVICES = 10**6          # hwsim.devices.response.MAX_PULSES,
                                             # the parser starts without Numba)
 
 
+class _Parser(argparse.ArgumentParser):
+    """argparse with one-line usage errors (exit 2): ``hwsim spiking: error: argument --dt: …``; ``-h``
+    shows the usage."""
+
+    def error(self, message):
+        self.exit(2, f"{self.prog}: error: {message}\n")
+
+
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="hwsim", description="Train neural networks on simulated analog "
+    parser = _Parser(prog="hwsim", description="Train neural networks on simulated analog "
                                      "crossbar hardware: devices, tiles, local learning rules.")
     sub = parser.add_subparsers(dest="command", required=True)
 
