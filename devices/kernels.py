@@ -184,6 +184,13 @@ def popcount(m):
 
 
 @njit(cache=True, inline="always")
+def lowest_bit(m):
+    """Index of the lowest set bit of a non-zero uint64."""
+    m = uint64(m)
+    return popcount((m & (~m + uint64(1))) - uint64(1))
+
+
+@njit(cache=True, inline="always")
 def pulse_run(model, n_states, prm, consts, i, w, up, n, key, base):
     """Device i after n pulses in direction ``up`` from state w, pulse by pulse (``pulse``, ``settle``)."""
     sigma = prm[C2C, i]
@@ -256,12 +263,7 @@ def apply_pulses(model, n_states, prm, consts, w, counts, key):
         n = counts[i]
         wi = w[i]
         if n != 0 and prm[STUCK, i] == 0.0:
-            k = subkey(key, i)
-            up = n > 0
-            sigma = prm[C2C, i]
-            for j in range(abs(n)):
-                z = normal(k, j) if sigma != 0.0 else 0.0
-                wi = settle(prm, i, pulse(model, prm, consts, i, wi, up, z), n_states)
+            wi = pulse_run(model, n_states, prm, consts, i, wi, n > 0, abs(n), subkey(key, i), 0)
         else:
             wi = settle(prm, i, wi, n_states) if prm[STUCK, i] != 0.0 else wi
         w[i] = wi

@@ -28,7 +28,7 @@ import numpy as np
 from numba import njit, prange, uint64
 
 from hwsim.devices.kernels import (C2C, CONSTANT, EXCURSION, LINEAR, S_DOWN, S_UP, STUCK, W_MAX, W_MIN, WNOISE,
-                                   affine_run, popcount, pulse_run, run)
+                                   affine_run, lowest_bit, popcount, pulse_run, run)
 from hwsim.devices.rng import _GOLDEN, mix64, normal, subkey
 
 PAIR_MODES = {"plus": 0, "unidirectional": 1, "both": 2}
@@ -93,7 +93,7 @@ def bit_lists(bits, bl):
         for j in range(lines):
             m = bits[b, j]
             while m:
-                t = popcount((m & (~m + uint64(1))) - uint64(1))     # index of the lowest set bit
+                t = lowest_bit(m)
                 ptr[b * bl + t + 1] += 1
                 m &= m - uint64(1)
     for k in range(batch * bl):
@@ -104,7 +104,7 @@ def bit_lists(bits, bl):
         for j in range(lines):
             m = bits[b, j]
             while m:
-                t = popcount((m & (~m + uint64(1))) - uint64(1))
+                t = lowest_bit(m)
                 idx[fill[b * bl + t]] = j
                 fill[b * bl + t] += 1
                 m &= m - uint64(1)
@@ -119,7 +119,7 @@ def _gather(a, b, bl, x_bits, bit_ptr, bit_idx, runs, touched):
     listed = 0
     m = a
     while m:
-        t = popcount((m & (~m + uint64(1))) - uint64(1))
+        t = lowest_bit(m)
         m &= m - uint64(1)
         listed += bit_ptr[b * bl + t + 1] - bit_ptr[b * bl + t]
     k = 0
@@ -127,7 +127,7 @@ def _gather(a, b, bl, x_bits, bit_ptr, bit_idx, runs, touched):
     if listed < cols:
         m = a
         while m:
-            t = popcount((m & (~m + uint64(1))) - uint64(1))
+            t = lowest_bit(m)
             m &= m - uint64(1)
             for q in range(bit_ptr[b * bl + t], bit_ptr[b * bl + t + 1]):
                 j = bit_idx[q]
@@ -241,7 +241,7 @@ def _row_pulses(i, model, n_states, prm_p, prm_m, consts, w_p, w_m, counts, rows
         k = 0
         m = a
         while m:
-            t = popcount((m & (~m + uint64(1))) - uint64(1))
+            t = lowest_bit(m)
             m &= m - uint64(1)
             for q in range(bit_ptr[b * bl + t], bit_ptr[b * bl + t + 1]):
                 j = bit_idx[q]

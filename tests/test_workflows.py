@@ -309,3 +309,18 @@ def test_compare_takes_keys_that_only_its_rules_accept(tmp_path):
     assert main(["compare", "--rules", "dfa_svd,bp", "--devices", "ideal", "--epochs", "1", "--hidden", "8",
                  "--set", "network.rank=4", "-o", str(tmp_path / "bad"), "--quiet"]) == 2
     assert not os.path.exists(os.path.join(str(tmp_path / "bad"), "results.csv"))
+
+
+def test_kernel_warm_up_runs_once_per_kernel_signature(tmp_path, monkeypatch):
+    """The parent's warm-up runs one tiny step per distinct (rule, periphery, update, sizes): device models share
+    the kernels, rules do not. It writes no trace, even when the configs ask for one."""
+    from hwsim.workflow import config as config_mod
+    from hwsim.workflow.warmup import warm
+    monkeypatch.chdir(tmp_path)
+    sets = [{"device.preset": "ideal"}, {"device.preset": "reram-sb"}, {"device.preset": "reram-sb", "seed": 3},
+            {"rule.name": "dfa"}]
+    cfgs = [config_mod.load(None, {**s, "trace.path": "t.h5"}) for s in sets]
+    assert warm(cfgs[:3], progress=False) == 1
+    assert warm(cfgs, progress=False) == 2
+    assert warm([], progress=False) == 0
+    assert os.listdir(tmp_path) == []
