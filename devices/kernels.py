@@ -10,7 +10,9 @@ Weights are in normalised units (see ``DeviceModel``); ``up`` means potentiation
 from __future__ import annotations
 
 import numpy as np
-from numba import njit, prange, uint64
+from llvmlite import ir
+from numba import njit, prange, types, uint64
+from numba.extending import intrinsic
 
 from .rng import normal, subkey
 
@@ -160,42 +162,67 @@ def settle(prm, i, w, n_states):
 
 
 # Runs of pulses: the n pulses of one sign that one device takes in one go (one sample of a stochastic update,
-# one counted update). Pulse k of a run starting at counter ``base`` draws its noise at counter base + k.
+# one counted update). Pulse k of a run starting at counter ``base`` draws its noise at counter base + k, or,
+# given the run's coincidence mask (a stochastic update), at base + t for the bit t of the train it fires at.
 # Constant- and linear-step devices without levels ("affine" models: a pulse maps w ← w + (c·w + s)·(1 + σz),
 # or w + c·w + s·(1 + σz) with additive noise) take fast paths (``affine_run``) when the run cannot reach a
 # bound, so that no clipping happens between pulses: a pulse moves the state by at most F·(1 + EXCURSION·σ)
 # (F the largest |c·w + s| over the bounds) unless its draw is beyond EXCURSION standard deviations, which has
 # probability 1.2e-15. The fast paths, per noise form:
 #   additive (constant-step; linear-step with mult_noise false): the state after n pulses is exactly Gaussian,
-#       mean m_n and variance σ²·v_n from m ← (1 + c)·m + s, v ← (1 + c)²·v + s²: one draw (counter base).
+#       mean m_n and variance σ²·v_n from m ← (1 + c)·m + s, v ← (1 + c)²·v + s²: one draw (the run's first counter).
 #   multiplicative (soft-bounds, linear-step): w_n = w_0 + (c·w_0 + s)·r_n, r ← r + (1 + σz_k)·(1 + c·r): the
 #       per-pulse draws, without clipping or re-reading the state at every pulse.
 EXCURSION = 8.0
 
 
+@intrinsic
+def _bit_count(typingctx, m):
+    """LLVM's ctpop of a uint64 (one instruction where the CPU has it)."""
+    def codegen(context, builder, signature, args):
+        return builder.ctpop(args[0])
+    return types.uint64(types.uint64), codegen
+
+
+@intrinsic
+def _trailing_zeros(typingctx, m):
+    """LLVM's cttz of a uint64."""
+    def codegen(context, builder, signature, args):
+        return builder.cttz(args[0], ir.Constant(ir.IntType(1), 0))
+    return types.uint64(types.uint64), codegen
+
+
 @njit(cache=True, inline="always")
 def popcount(m):
     """Number of set bits of a uint64."""
-    m = uint64(m)
-    m = m - ((m >> uint64(1)) & uint64(0x5555555555555555))
-    m = (m & uint64(0x3333333333333333)) + ((m >> uint64(2)) & uint64(0x3333333333333333))
-    m = (m + (m >> uint64(4))) & uint64(0x0F0F0F0F0F0F0F0F)
-    return int((m * uint64(0x0101010101010101)) >> uint64(56))
+    return int(_bit_count(uint64(m)))
 
 
 @njit(cache=True, inline="always")
 def lowest_bit(m):
     """Index of the lowest set bit of a non-zero uint64."""
-    m = uint64(m)
-    return popcount((m & (~m + uint64(1))) - uint64(1))
+    return int(_trailing_zeros(uint64(m)))
 
 
 @njit(cache=True, inline="always")
-def pulse_run(model, n_states, prm, consts, i, w, up, n, key, base):
-    """Device i after n pulses in direction ``up`` from state w, pulse by pulse (``pulse``, ``settle``)."""
+def pulse_counter(base, k, m):
+    """Counter of the k-th pulse of a run starting at ``base``: base + k, or, given the run's coincidence mask
+    m (bit t set: a pulse at bit t of the sample's train), base + t of its k-th set bit (m ≠ 0 then holds the
+    bits not yet used). Returns (counter, m without that bit)."""
+    if m:
+        return base + lowest_bit(m), m & (m - uint64(1))
+    return base + k, m
+
+
+@njit(cache=True, inline="always")
+def pulse_run(model, n_states, prm, consts, i, w, up, n, key, base, mask=0):
+    """Device i after n pulses in direction ``up`` from state w, pulse by pulse (``pulse``, ``settle``); the
+    k-th pulse draws at ``pulse_counter(base, k, mask)``."""
     sigma = prm[C2C, i]
+    m = uint64(mask)
     for k in range(n):
-        z = normal(key, base + k) if sigma != 0.0 else 0.0
+        c, m = pulse_counter(base, k, m)
+        z = normal(key, c) if sigma != 0.0 else 0.0
         w = settle(prm, i, pulse(model, prm, consts, i, w, up, z), n_states)
     return w
 
@@ -209,9 +236,10 @@ def affine_step(prm, i, up, linear):
 
 
 @njit(cache=True, inline="always")
-def affine_run(prm, i, w, up, n, linear, mult, key, base):
+def affine_run(prm, i, w, up, n, linear, mult, key, base, mask=0):
     """``pulse_run`` of a constant-step or linear-step device without levels (``mult``: multiplicative noise,
-    ``consts[0]`` of linear-step), with the fast paths above."""
+    ``consts[0]`` of linear-step), with the fast paths above (the one draw of the additive path at the run's
+    first counter)."""
     c, s = affine_step(prm, i, up, linear)
     sigma = prm[C2C, i]
     lo = prm[W_MIN, i]
@@ -219,7 +247,7 @@ def affine_run(prm, i, w, up, n, linear, mult, key, base):
     reach = max(abs(c * lo + s), abs(c * hi + s)) * n * (1.0 + EXCURSION * sigma)
     if w - reach > lo and w + reach < hi:
         if not mult:
-            z = normal(key, base) if sigma != 0.0 else 0.0
+            z = normal(key, pulse_counter(base, 0, uint64(mask))[0]) if sigma != 0.0 else 0.0
             if c == 0.0:
                 return w + s * (n + sigma * np.sqrt(n) * z)
             a = 1.0 + c
@@ -230,12 +258,16 @@ def affine_run(prm, i, w, up, n, linear, mult, key, base):
                 v = a * a * v + s * s
             return m + sigma * np.sqrt(v) * z
         r = 0.0
+        m = uint64(mask)
         for k in range(n):
-            z = normal(key, base + k) if sigma != 0.0 else 0.0
+            at, m = pulse_counter(base, k, m)
+            z = normal(key, at) if sigma != 0.0 else 0.0
             r = r + (1.0 + sigma * z) * (1.0 + c * r)
         return w + (c * w + s) * r
+    m = uint64(mask)
     for k in range(n):                # near a bound: pulse by pulse, clipped (as ``pulse`` and ``settle``)
-        z = normal(key, base + k) if sigma != 0.0 else 0.0
+        at, m = pulse_counter(base, k, m)
+        z = normal(key, at) if sigma != 0.0 else 0.0
         if mult:
             w = w + (c * w + s) * (1.0 + sigma * z)
         else:

@@ -14,9 +14,9 @@ Pair modes (how a signed pulse reaches the differential pair G+ − G−):
     2 "both"            G+ and G− move oppositely, one pulse each.
 Random numbers (counter-based): an update's key has three sub-streams, ``D_TRAINS`` (output lines),
 ``X_TRAINS`` (input lines) and ``DEVICE_NOISE``; the bits of the train of (sample b, line) come from sub-stream
-b·lines + line of its train key; in the stochastic update, the k-th pulse of sample b on device (cell, side)
-draws at counter (2·cell + side)·2³² + b·bl + k of the device-noise key; in the counted update, its k-th
-pulse at counter k of sub-stream 2·cell + side. Results do not depend on the thread count.
+b·lines + line of its train key; in the stochastic update, the pulse at bit t of sample b on device
+(cell, side) draws at counter (2·cell + side)·2³² + b·bl + t of the device-noise key; in the counted update,
+its k-th pulse at counter k of sub-stream 2·cell + side. Results do not depend on the thread count.
 
 A device takes the pulses of one sample (or of one counted update) as a run; constant- and linear-step
 devices take runs on fast paths that are exact in distribution (``devices.kernels.affine_run``;
@@ -113,8 +113,8 @@ def bit_lists(bits, bl):
 
 @njit(cache=True, inline="always")
 def _gather(a, b, bl, x_bits, bit_ptr, bit_idx, runs, touched):
-    """The runs of one row in sample b (row train a): for every input line j whose train meets a, its pulse
-    count runs[j] = popcount(a ∧ x_bits[j]) and j in touched[:k]; returns k. Visits the lines listed for the
+    """The runs of one row in sample b (row train a): for every input line j whose train meets a, its
+    coincidence mask runs[j] = a ∧ x_bits[j] (uint64; one pulse per set bit) and j in touched[:k]; returns k. Visits the lines listed for the
     bits of a (work ∝ pulses) or, when that is longer, every line."""
     listed = 0
     m = a
@@ -134,12 +134,12 @@ def _gather(a, b, bl, x_bits, bit_ptr, bit_idx, runs, touched):
                 if runs[j] == 0:
                     touched[k] = j
                     k += 1
-                runs[j] += 1
+                runs[j] |= uint64(1) << uint64(t)
         return k
     for j in range(cols):
-        n = popcount(a & x_bits[j])
-        if n != 0:
-            runs[j] = n
+        m = a & x_bits[j]
+        if m != 0:
+            runs[j] = m
             touched[k] = j
             k += 1
     return k
@@ -173,11 +173,13 @@ def _mark(pulsed, cells, n_cells, side, j):
 
 
 @njit(cache=True, inline="always")
-def _device_run(affine, model, n_states, prm, consts, cell, w, up, n, linear, mult, key, counter):
-    """A run of n pulses on one device: ``affine_run`` when ``affine``, else ``pulse_run``."""
+def _device_run(affine, model, n_states, prm, consts, cell, w, up, mask, linear, mult, key, counter):
+    """The run of one device in one sample (a pulse per set bit of its coincidence mask): ``affine_run`` when
+    ``affine``, else ``pulse_run``."""
+    n = popcount(mask)
     if affine:
-        return affine_run(prm, cell, w, up, n, linear, mult, key, counter)
-    return pulse_run(model, n_states, prm, consts, cell, w, up, n, key, counter)
+        return affine_run(prm, cell, w, up, n, linear, mult, key, counter, mask)
+    return pulse_run(model, n_states, prm, consts, cell, w, up, n, key, counter, mask)
 
 
 @njit(cache=True)
@@ -200,75 +202,26 @@ def _row_runs(i, affine, model, n_states, prm_p, prm_m, consts, w_p, w_m, counts
         neg_d = rows_neg[i, b]
         for q in range(_gather(a, b, bl, cols_bits[b], bit_ptr, bit_idx, runs, touched)):
             j = touched[q]
-            n = runs[j]
+            mask = runs[j]
             runs[j] = 0
+            n = popcount(mask)
             cell = base + j
             up = neg_d != cols_neg[b, j]                # d·x < 0: the weight must grow
             to_p, to_m, up_m = _routes(pair_mode, up)
             if to_p:
                 if prm_p[STUCK, cell] == 0.0:
-                    w_p[cell] = _device_run(affine, model, n_states, prm_p, consts, cell, w_p[cell], up, n, linear,
+                    w_p[cell] = _device_run(affine, model, n_states, prm_p, consts, cell, w_p[cell], up, mask, linear,
                                             mult, key, ((2 * cell) << 32) + b * bl)
                     n_cells = _mark(pulsed, cells, n_cells, 0, j)
                 counts[0 if up else 1, cell] += n
                 n_fired += n
             if to_m:
                 if prm_m[STUCK, cell] == 0.0:
-                    w_m[cell] = _device_run(affine, model, n_states, prm_m, consts, cell, w_m[cell], up_m, n, linear,
-                                            mult, key, ((2 * cell + 1) << 32) + b * bl)
+                    w_m[cell] = _device_run(affine, model, n_states, prm_m, consts, cell, w_m[cell], up_m, mask,
+                                            linear, mult, key, ((2 * cell + 1) << 32) + b * bl)
                     n_cells = _mark(pulsed, cells, n_cells, 1, j)
                 counts[2 if up_m else 3, cell] += n
                 n_fired += n
-    return n_fired, n_cells
-
-
-@njit(cache=True)
-def _row_pulses(i, model, n_states, prm_p, prm_m, consts, w_p, w_m, counts, rows_bits, rows_neg, cols_neg,
-                bit_ptr, bit_idx, bl, pair_mode, key, pulsed, cells, runs, touched):
-    """Row i of a stochastic update pulse by pulse, visiting only the listed coincidences (sample by sample,
-    bit by bit): for sparse trains, where runs are mostly single pulses. The k-th pulse of a device in
-    sample b is the k-th of its run (``runs`` counts them), so the draws are those of ``_row_runs`` with
-    ``pulse_run``. Arguments and result as in ``_row_runs``."""
-    cols = cols_neg.shape[1]
-    base = i * cols
-    n_fired = 0
-    n_cells = 0
-    for b in range(rows_bits.shape[1]):
-        a = rows_bits[i, b]
-        if a == 0:
-            continue
-        neg_d = rows_neg[i, b]
-        k = 0
-        m = a
-        while m:
-            t = lowest_bit(m)
-            m &= m - uint64(1)
-            for q in range(bit_ptr[b * bl + t], bit_ptr[b * bl + t + 1]):
-                j = bit_idx[q]
-                rank = runs[j]
-                if rank == 0:
-                    touched[k] = j
-                    k += 1
-                runs[j] = rank + 1
-                cell = base + j
-                up = neg_d != cols_neg[b, j]
-                to_p, to_m, up_m = _routes(pair_mode, up)
-                if to_p:
-                    if prm_p[STUCK, cell] == 0.0:
-                        c = ((2 * cell) << 32) + b * bl + rank
-                        w_p[cell] = pulse_run(model, n_states, prm_p, consts, cell, w_p[cell], up, 1, key, c)
-                        n_cells = _mark(pulsed, cells, n_cells, 0, j)
-                    counts[0 if up else 1, cell] += 1
-                    n_fired += 1
-                if to_m:
-                    if prm_m[STUCK, cell] == 0.0:
-                        c = ((2 * cell + 1) << 32) + b * bl + rank
-                        w_m[cell] = pulse_run(model, n_states, prm_m, consts, cell, w_m[cell], up_m, 1, key, c)
-                        n_cells = _mark(pulsed, cells, n_cells, 1, j)
-                    counts[2 if up_m else 3, cell] += 1
-                    n_fired += 1
-        for q in range(k):
-            runs[touched[q]] = 0
     return n_fired, n_cells
 
 
@@ -322,12 +275,12 @@ def _row_constant(i, prm_p, prm_m, w_p, w_m, counts, rows_bits, rows_neg, cols_b
         if pair_mode == 0:                              # G+ only: the common case, kept branch-light
             for q in range(k):
                 j = touched[q]
-                _path(acc_p, j, runs[j], neg_d != x_neg[j], sup_p[j], sdn_p[j])
+                _path(acc_p, j, popcount(runs[j]), neg_d != x_neg[j], sup_p[j], sdn_p[j])
                 runs[j] = 0
             continue
         for q in range(k):
             j = touched[q]
-            n = runs[j]
+            n = popcount(runs[j])
             runs[j] = 0
             to_p, to_m, dir_m = _routes(pair_mode, neg_d != x_neg[j])
             if to_p:
@@ -361,68 +314,113 @@ def _row_constant(i, prm_p, prm_m, w_p, w_m, counts, rows_bits, rows_neg, cols_b
                 w[cell] = w0 + acc[side, 0, j] + (sd * normal(key, c + batch * bl) if sd != 0.0 else 0.0)
                 continue
             for b in range(batch):                    # near a bound: replay the runs
-                n = popcount(rows_bits[i, b] & cols_bits[b, j])
-                if n == 0:
+                mask = rows_bits[i, b] & cols_bits[b, j]
+                if mask == 0:
                     continue
+                n = popcount(mask)
                 up = rows_neg[i, b] != cols_neg[b, j]
                 to_p, to_m, up_m = _routes(pair_mode, up)
                 if side == 0 and to_p:
-                    w0 = affine_run(prm, cell, w0, up, n, False, False, key, c + b * bl)
+                    w0 = affine_run(prm, cell, w0, up, n, False, False, key, c + b * bl, mask)
                 elif side == 1 and to_m:
-                    w0 = affine_run(prm, cell, w0, up_m, n, False, False, key, c + b * bl)
+                    w0 = affine_run(prm, cell, w0, up_m, n, False, False, key, c + b * bl, mask)
             w[cell] = w0
     return n_fired, n_cells
 
 
-@njit(cache=True, parallel=True)
 def stochastic_update(model, n_states, prm_p, prm_m, consts, w_p, w_m, off_p, off_m, counts, rows_bits,
                       rows_neg, cols_bits, cols_neg, bit_ptr, bit_idx, bl, pair_mode, key, wkey, fast=True):
     """Apply the coincidence pulses of a batch to a tile, in place; returns the pulses fired.
 
     rows_bits/rows_neg: (rows, batch) trains and signs of d; cols_bits/cols_neg: (batch, cols) trains and
-    signs of x; bit_ptr/bit_idx: ``bit_lists`` of cols_bits. w_p, w_m: stored device states (rows·cols,) of G+ and G−; off_p, off_m: their write-noise
-    offsets (apparent state = stored + offset); counts (4, rows·cols) int64: potentiation and depression
-    pulses of G+, then of G−. A device sees its pulses sample after sample: in sample b a run of
-    n = popcount(A_bi ∧ B_bj) pulses of one sign, whose k-th pulse draws its cycle-to-cycle noise at counter
-    (2·cell + side)·2³² + b·bl + k of ``key`` (every device owns a disjoint block of 2³² counters of one
-    SplitMix64 sequence). Sparse input trains (at most ``SPARSE_BITS`` bits per train on average) are applied pulse by
-    pulse over the listed coincidences (``_row_pulses``). Otherwise, ``fast`` False: every run steps pulse by
-    pulse (``devices.kernels.pulse_run``, the reference); True: constant-step devices without levels take the
-    whole batch at once where no bound is in reach (``_row_constant``), linear-step ones the fast paths of
-    ``devices.kernels.affine_run``. A device
-    pulsed in the call draws its write noise once, after its last pulse, at counter
-    (2·cell + side)·2³² + batch·bl of ``wkey`` (an offset depends only on the device's last pulse, so this
-    equals a fresh draw at every pulse in distribution). Rows run in parallel; the work is rows × batch ×
-    cols bit tests plus the runs.
+    signs of x; bit_ptr/bit_idx: ``bit_lists`` of cols_bits. w_p, w_m: stored device states (rows·cols,) of G+
+    and G−; off_p, off_m: their write-noise offsets (apparent state = stored + offset); counts (4, rows·cols)
+    int64: potentiation and depression pulses of G+, then of G−. A device sees its pulses sample after sample:
+    in sample b one pulse of one sign for every bit t set in both A_bi and B_bj, drawing its cycle-to-cycle
+    noise at counter (2·cell + side)·2³² + b·bl + t of ``key`` (every device owns a disjoint block of 2³²
+    counters of one SplitMix64 sequence). A device pulsed in the call ends with the write noise drawn at counter
+    (2·cell + side)·2³² + batch·bl of ``wkey`` from its final state (an offset depends only on the device's
+    last pulse, so this equals a fresh draw at every pulse in distribution).
+
+    Two kernels, one result: sparse input trains (at most ``SPARSE_BITS`` bits per train on average, as on
+    MNIST) go pulse by pulse over the listed coincidences (``_sparse_update``); others as runs, one per device
+    and sample (``_run_update``), where ``fast`` lets constant-step devices without levels take the whole batch
+    at once away from the bounds (``_row_constant``) and linear-step ones the fast paths of
+    ``devices.kernels.affine_run`` (``fast`` False: every run steps pulse by pulse, the reference).
     """
+    batch, cols = cols_neg.shape
+    if bit_ptr[-1] <= SPARSE_BITS * batch * cols:
+        return _sparse_update(model, n_states, prm_p, prm_m, consts, w_p, w_m, off_p, off_m, counts, rows_bits,
+                              rows_neg, cols_neg, bit_ptr, bit_idx, bl, pair_mode, key, wkey)
+    return _run_update(model, n_states, prm_p, prm_m, consts, w_p, w_m, off_p, off_m, counts, rows_bits,
+                       rows_neg, cols_bits, cols_neg, bit_ptr, bit_idx, bl, pair_mode, key, wkey, fast)
+
+
+@njit(cache=True, parallel=True)
+def _sparse_update(model, n_states, prm_p, prm_m, consts, w_p, w_m, off_p, off_m, counts, rows_bits, rows_neg,
+                   cols_neg, bit_ptr, bit_idx, bl, pair_mode, key, wkey):
+    """``stochastic_update`` pulse by pulse over the coincidences listed in ``bit_ptr``/``bit_idx`` (sample by
+    sample, bit by bit): work ∝ pulses. A pulsed device redraws its write noise after every pulse, at the one
+    counter of the call (so its final offset is that of its final state). Rows run in parallel."""
+    rows, batch = rows_bits.shape
+    cols = cols_neg.shape[1]
+    last = batch * bl
+    fired = np.zeros(rows, np.int64)
+    for i in prange(rows):
+        base = i * cols
+        n_fired = 0
+        for b in range(batch):
+            a = rows_bits[i, b]
+            neg_d = rows_neg[i, b]
+            while a:
+                t = lowest_bit(a)
+                a &= a - uint64(1)
+                counter = b * bl + t
+                for q in range(bit_ptr[counter], bit_ptr[counter + 1]):
+                    j = bit_idx[q]
+                    cell = base + j
+                    up = neg_d != cols_neg[b, j]                # d·x < 0: the weight must grow
+                    to_p, to_m, up_m = _routes(pair_mode, up)
+                    if to_p:
+                        if prm_p[STUCK, cell] == 0.0:
+                            c = (2 * cell) << 32
+                            w_p[cell] = pulse_run(model, n_states, prm_p, consts, cell, w_p[cell], up, 1, key,
+                                                  c + counter)
+                            off_p[cell] = _write_noise(prm_p, cell, w_p[cell], wkey, c + last)
+                        counts[0 if up else 1, cell] += 1
+                        n_fired += 1
+                    if to_m:
+                        if prm_m[STUCK, cell] == 0.0:
+                            c = (2 * cell + 1) << 32
+                            w_m[cell] = pulse_run(model, n_states, prm_m, consts, cell, w_m[cell], up_m, 1, key,
+                                                  c + counter)
+                            off_m[cell] = _write_noise(prm_m, cell, w_m[cell], wkey, c + last)
+                        counts[2 if up_m else 3, cell] += 1
+                        n_fired += 1
+        fired[i] = n_fired
+    return fired.sum()
+
+
+@njit(cache=True, parallel=True)
+def _run_update(model, n_states, prm_p, prm_m, consts, w_p, w_m, off_p, off_m, counts, rows_bits, rows_neg,
+                cols_bits, cols_neg, bit_ptr, bit_idx, bl, pair_mode, key, wkey, fast):
+    """``stochastic_update`` run by run (``_row_runs``, ``_row_constant``); a device pulsed in the call draws
+    its write noise once, after its last pulse. Chunks of rows run in parallel; the work is rows × batch ×
+    cols bit tests plus the runs."""
     rows, batch = rows_bits.shape
     cols = cols_neg.shape[1]
     affine = fast and n_states == 0 and (model == CONSTANT or model == LINEAR)
-    # sparse input trains (≤ SPARSE_BITS bits per train on average, as on MNIST): runs are mostly single pulses,
-    # and visiting the listed coincidences one by one is cheapest
-    sparse = bit_ptr[-1] <= SPARSE_BITS * batch * cols
     fired = np.zeros(rows, np.int64)
     chunks = (rows + ROWS_PER_CHUNK - 1) // ROWS_PER_CHUNK
     for chunk in prange(chunks):
-        # scratch for the chunk's rows: flags, cell lists, run counts, constant-step paths
+        # scratch for the chunk's rows: flags, cell lists, coincidence masks, constant-step paths
         pulsed = np.zeros((2, cols), np.bool_)
         cells = np.empty(cols, np.int64)
         touched = np.empty(cols, np.int64)
-        runs = np.zeros(cols, np.int64)
+        runs = np.zeros(cols, np.uint64)
         acc = np.empty((2, 6, cols) if affine and model == CONSTANT else (2, 6, 0))
         for i in range(chunk * ROWS_PER_CHUNK, min(rows, (chunk + 1) * ROWS_PER_CHUNK)):
-            active = False
-            for b in range(batch):
-                if rows_bits[i, b] != 0:
-                    active = True
-                    break
-            if not active:
-                continue
-            if sparse:
-                fired[i], n_cells = _row_pulses(i, model, n_states, prm_p, prm_m, consts, w_p, w_m, counts, rows_bits,
-                                                rows_neg, cols_neg, bit_ptr, bit_idx, bl, pair_mode, key, pulsed,
-                                                cells, runs, touched)
-            elif affine and model == CONSTANT:
+            if affine and model == CONSTANT:
                 fired[i], n_cells = _row_constant(i, prm_p, prm_m, w_p, w_m, counts, rows_bits, rows_neg, cols_bits,
                                                   cols_neg, bit_ptr, bit_idx, bl, pair_mode, key, pulsed, cells, runs,
                                                   touched, acc)

@@ -187,8 +187,8 @@ def write_noise(params, w, cells, key, counters):
 
 def stochastic_update(tile, x, d, lr, bl, key):
     """Reference of ``Tile.update`` after key derivation: returns (w_plus, w_minus, counts, offset_plus,
-    offset_minus). Pulses go sample by sample, bit by bit; the k-th pulse of sample b uses counter
-    (2·cell + side)·2³² + b·bl + k of the device-noise key; a device pulsed in the call draws its write noise
+    offset_minus). Pulses go sample by sample, bit by bit; the pulse at bit t of sample b uses counter
+    (2·cell + side)·2³² + b·bl + t of the device-noise key; a device pulsed in the call draws its write noise
     after its last pulse at counter (2·cell + side)·2³² + batch·bl of the write-noise key."""
     from hwsim.devices.rng import stream_key
     pp, pm = tile.params_plus, tile.params_minus
@@ -213,7 +213,6 @@ def stochastic_update(tile, x, d, lr, bl, key):
         up = (rneg[b][:, None] != cneg[b][None, :]).ravel()
         up_m = np.full(up.shape, True) if mode == "unidirectional" else ~up
         common = (rbits[b][:, None] & cbits[b][None, :]).ravel()
-        rank = np.zeros(R * C, np.uint64)                # pulses fired so far in this sample, per cell
         for t in range(bl):
             bit = np.uint64(1) << np.uint64(t)
             hit = (common & bit) != 0
@@ -221,15 +220,14 @@ def stochastic_update(tile, x, d, lr, bl, key):
             to_m = hit & (((mode == "unidirectional") & ~up) | (mode == "both"))
             sel = to_p & free_p
             if sel.any():
-                wp = fire_one(pp, wp, cells[sel], up[sel], ckey, base_p[sel] + np.uint64(b * bl) + rank[sel])
+                wp = fire_one(pp, wp, cells[sel], up[sel], ckey, base_p[sel] + np.uint64(b * bl + t))
                 pulsed_p |= sel
             sel = to_m & free_m
             if sel.any():
-                wm = fire_one(pm, wm, cells[sel], up_m[sel], ckey, base_m[sel] + np.uint64(b * bl) + rank[sel])
+                wm = fire_one(pm, wm, cells[sel], up_m[sel], ckey, base_m[sel] + np.uint64(b * bl + t))
                 pulsed_m |= sel
             np.add.at(counts, (np.where(up, 0, 1)[to_p], cells[to_p]), 1)
             np.add.at(counts, (np.where(up_m, 2, 3)[to_m], cells[to_m]), 1)
-            rank += hit.astype(np.uint64)
     last = np.uint64(x.shape[0] * bl)
     op[pulsed_p] = write_noise(pp, wp, cells[pulsed_p], wkey, base_p[pulsed_p] + last)
     om[pulsed_m] = write_noise(pm, wm, cells[pulsed_m], wkey, base_m[pulsed_m] + last)
