@@ -247,8 +247,16 @@ def pulse_run(model, n_states, prm, consts, i, w, up, n, key, base, mask=0):
         at = pulse_counter(base, k, m)
         m &= m - uint64(1)
         z = normal(key, at) if sigma != 0.0 else 0.0
-        w = settle(prm, i, pulse(model, prm, consts, i, w, up, z), n_states)
+        w = pulse_settled(model, n_states, prm, consts, i, w, up, z)
     return w
+
+
+@njit(cache=True)
+def pulse_settled(model, n_states, prm, consts, i, w, up, z):
+    """``settle(pulse(…))``: one pulse of any model, compiled once, as a function of its own that the kernels
+    call instead of inlining every model's physics at each of their call sites (measured, single thread: the
+    three update kernels compiled in 167 s inlined, 81 s called; a pulse of exp-step costs ≈ 20 ns more)."""
+    return settle(prm, i, pulse(model, prm, consts, i, w, up, z), n_states)
 
 
 @njit(cache=True, inline="always")
