@@ -386,7 +386,8 @@ def _sparse_update(model, n_states, prm_p, prm_m, consts, w_p, w_m, off_p, off_m
                             c = (2 * cell) << 32
                             w_p[cell] = pulse_run(model, n_states, prm_p, consts, cell, w_p[cell], up, 1, key,
                                                   c + counter)
-                            off_p[cell] = _write_noise(prm_p, cell, w_p[cell], wkey, c + last)
+                            if prm_p[WNOISE, cell] != 0.0:      # (an offset stays 0 without write noise)
+                                off_p[cell] = _write_noise(prm_p, cell, w_p[cell], wkey, c + last)
                         counts[0 if up else 1, cell] += 1
                         n_fired += 1
                     if to_m:
@@ -394,7 +395,8 @@ def _sparse_update(model, n_states, prm_p, prm_m, consts, w_p, w_m, off_p, off_m
                             c = (2 * cell + 1) << 32
                             w_m[cell] = pulse_run(model, n_states, prm_m, consts, cell, w_m[cell], up_m, 1, key,
                                                   c + counter)
-                            off_m[cell] = _write_noise(prm_m, cell, w_m[cell], wkey, c + last)
+                            if prm_m[WNOISE, cell] != 0.0:
+                                off_m[cell] = _write_noise(prm_m, cell, w_m[cell], wkey, c + last)
                         counts[2 if up_m else 3, cell] += 1
                         n_fired += 1
         fired[i] = n_fired
