@@ -50,6 +50,24 @@ def warm(configs, progress: bool = True) -> int:
         run_config(tiny, None, progress=False, data=data)
         if bar:
             bar.update(1)
+    _warm_update_kernels()
     if bar:
         bar.close()
     return len(todo)
+
+
+def _warm_update_kernels() -> None:
+    """Both kernels of the stochastic update (``learning_rules.pulses``): which one a step takes depends on how
+    dense its trains are, which a tiny random step does not decide. Their argument types are the same for every
+    device model, so one tiny tile compiles them for all."""
+    from hwsim import devices
+    from hwsim.hardware.tile import Tile
+    from hwsim.learning_rules.pulses import _run_update, _sparse_update
+
+    if _sparse_update.signatures and _run_update.signatures:
+        return
+    tile = Tile(4, 4, devices.get_device("constant-step"), random_state=0)
+    x = np.zeros((4, 4))
+    x[0, 0] = 1e-3                                      # about one bit per train: sparse
+    tile.update(x, np.full((4, 4), 0.5), 0.01)
+    tile.update(np.ones((4, 4)), np.full((4, 4), 0.5), 10.0)   # saturated trains: BL bits each, dense
