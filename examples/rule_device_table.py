@@ -71,6 +71,14 @@ EXPERIMENTS = {
                                ["rule.forget_buffer=true"]),
     "tt2-relu-uncapped-writes": ("transfer-ablations", ["bp+tt2"], ["soft-bounds"], DEFAULT,
                                  ["rule.max_transfer_pulses=1000"]),
+    # θ = 4 (a candidate anti-windup default) in the other cells of the issue-13 table
+    "tt2-threshold-4-aihwkit": ("transfer-ablations", ["bp+tt2"], ["soft-bounds", "reram-sb"], AIHWKIT,
+                                ["rule.buffer_threshold=4"]),
+    "tt2-threshold-4-default": ("transfer-ablations", ["bp+tt2"], ["reram-sb"], DEFAULT, ["rule.buffer_threshold=4"]),
+    "ctt2-threshold-4-aihwkit": ("transfer-ablations", ["bp+ctt2"], ["soft-bounds", "reram-sb"], AIHWKIT,
+                                 ["rule.buffer_threshold=4"]),
+    "ctt2-threshold-4-default": ("transfer-ablations", ["bp+ctt2"], ["soft-bounds", "reram-sb"], DEFAULT,
+                                 ["rule.buffer_threshold=4"]),
 }
 # learning-rate grids other than LRS. Transfer rules take larger rates (their λ is not scaled by the lr). The
 # decorrelation and bp write-noise ablations run at the rate the default table chose for the row they modify
@@ -79,7 +87,7 @@ LR_GRIDS = {"transfer-aihwkit": "0.1,0.3,1.0,3.0", "transfer-default": "0.1,0.3,
             "decor-ablation": "0.3", "decor-frozen": "0.3", "no-write-noise-bp": "0.3", "tt2-no-calibration": "3.0",
             "tt2-one-pulse-writes": "3.0", "tt2-forget-buffer": "3.0", "ctt2-no-chopper": "1.0"}
 # the soft-bounds ReLU ablations on transfer-default's grid, each against a row tuned on that grid
-LR_GRIDS.update({name: "0.1,0.3,1.0,3.0" for name in EXPERIMENTS if name.startswith("tt2-relu-")})
+LR_GRIDS.update({name: "0.1,0.3,1.0,3.0" for name in EXPERIMENTS if name.startswith(("tt2-relu-", "tt2-threshold-", "ctt2-threshold-"))})
 
 
 def run(name, out, workers):
