@@ -79,7 +79,13 @@ EXPERIMENTS = {
                                  ["rule.buffer_threshold=4"]),
     "ctt2-threshold-4-default": ("transfer-ablations", ["bp+ctt2"], ["soft-bounds", "reram-sb"], DEFAULT,
                                  ["rule.buffer_threshold=4"]),
+    # TT-v2 with its buffer threshold tuned together with the lr on the validation split (TUNE_MORE)
+    "tt2-tuned-threshold-default": ("transfer-ablations", ["bp+tt2"], ["soft-bounds", "reram-sb"], DEFAULT, []),
+    "tt2-tuned-threshold-aihwkit": ("transfer-ablations", ["bp+tt2"], ["soft-bounds", "reram-sb"], AIHWKIT, []),
 }
+# further keys tuned on the validation split with the lr
+TUNE_MORE = {"tt2-tuned-threshold-default": ["rule.buffer_threshold=1,4"],
+             "tt2-tuned-threshold-aihwkit": ["rule.buffer_threshold=1,4"]}
 # learning-rate grids other than LRS. Transfer rules take larger rates (their λ is not scaled by the lr). The
 # decorrelation and bp write-noise ablations run at the rate the default table chose for the row they modify
 # (0.3 for bp, bp+center and bp+center+decor on ideal and reram-sb), so that one factor changes at a time.
@@ -87,7 +93,7 @@ LR_GRIDS = {"transfer-aihwkit": "0.1,0.3,1.0,3.0", "transfer-default": "0.1,0.3,
             "decor-ablation": "0.3", "decor-frozen": "0.3", "no-write-noise-bp": "0.3", "tt2-no-calibration": "3.0",
             "tt2-one-pulse-writes": "3.0", "tt2-forget-buffer": "3.0", "ctt2-no-chopper": "1.0"}
 # the soft-bounds ReLU ablations on transfer-default's grid, each against a row tuned on that grid
-LR_GRIDS.update({name: "0.1,0.3,1.0,3.0" for name in EXPERIMENTS if name.startswith(("tt2-relu-", "tt2-threshold-", "ctt2-threshold-"))})
+LR_GRIDS.update({name: "0.1,0.3,1.0,3.0" for name in EXPERIMENTS if name.startswith(("tt2-relu-", "tt2-threshold-", "ctt2-threshold-", "tt2-tuned-"))})
 
 
 def run(name, out, workers):
@@ -98,6 +104,8 @@ def run(name, out, workers):
             f"lr={LR_GRIDS.get(name, LRS)}", "--seeds", SEEDS, "-o", folder, "--workers", str(workers), "--quiet"]
     for item in sets:
         argv += ["--set", item]
+    for item in TUNE_MORE.get(name, []):
+        argv += ["--tune", item]
     if main(argv) == 2:
         return None
     import csv
