@@ -225,7 +225,7 @@ def pulse_run(model, n_states, prm, consts, i, w, up, n, key, base, mask=0):
     """Device i after n pulses in direction ``up`` from state w, pulse by pulse (``pulse``, ``settle``); the
     k-th pulse draws at ``pulse_counter(base, k, mask)``. Constant- and linear-step devices step through
     ``affine_step`` (the same arithmetic as ``pulse``): kept apart from the other models, their loop compiles
-    without Numba's reference counting of ``consts`` at every pulse (measured: 32 → 11 ns per pulse)."""
+    without Numba's reference counting of ``consts`` at every pulse (measured: 32 → 17–19 ns per pulse)."""
     sigma = prm[C2C, i]
     mult = consts[0] != 0.0           # read before any branch (see above); linear-step's multiplicative noise
     m = uint64(mask)
@@ -255,7 +255,7 @@ def pulse_run(model, n_states, prm, consts, i, w, up, n, key, base, mask=0):
 def pulse_settled(model, n_states, prm, consts, i, w, up, z):
     """``settle(pulse(…))``: one pulse of any model, compiled once, as a function of its own that the kernels
     call instead of inlining every model's physics at each of their call sites (measured, single thread: the
-    three update kernels compiled in 167 s inlined, 81 s called; a pulse of exp-step costs ≈ 20 ns more)."""
+    three update kernels compiled in 167 s inlined, 78–81 s called; a pulse of exp-step costs ≈ 20 ns more)."""
     return settle(prm, i, pulse(model, prm, consts, i, w, up, z), n_states)
 
 
