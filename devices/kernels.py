@@ -170,7 +170,8 @@ def settle(prm, i, w, n_states):
 # (F the largest |c·w + s| over the bounds) unless its draw is beyond EXCURSION standard deviations, which has
 # probability 1.2e-15. The fast paths, per noise form:
 #   additive (constant-step; linear-step with mult_noise false): the state after n pulses is exactly Gaussian,
-#       mean m_n and variance σ²·v_n from m ← (1 + c)·m + s, v ← (1 + c)²·v + s²: one draw (the run's first counter).
+#       mean m_n and variance σ²·v_n from m ← (1 + c)·m + s, v ← (1 + c)²·v + s²: one draw (at the run's
+#       first counter).
 #   multiplicative (soft-bounds, linear-step): w_n = w_0 + (c·w_0 + s)·r_n, r ← r + (1 + σz_k)·(1 + c·r): the
 #       per-pulse draws, without clipping or re-reading the state at every pulse.
 EXCURSION = 8.0

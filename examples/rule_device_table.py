@@ -93,7 +93,8 @@ LR_GRIDS = {"transfer-aihwkit": "0.1,0.3,1.0,3.0", "transfer-default": "0.1,0.3,
             "decor-ablation": "0.3", "decor-frozen": "0.3", "no-write-noise-bp": "0.3", "tt2-no-calibration": "3.0",
             "tt2-one-pulse-writes": "3.0", "tt2-forget-buffer": "3.0", "ctt2-no-chopper": "1.0"}
 # the soft-bounds ReLU ablations on transfer-default's grid, each against a row tuned on that grid
-LR_GRIDS.update({name: "0.1,0.3,1.0,3.0" for name in EXPERIMENTS if name.startswith(("tt2-relu-", "tt2-threshold-", "ctt2-threshold-", "tt2-tuned-"))})
+LR_GRIDS.update({name: "0.1,0.3,1.0,3.0" for name in EXPERIMENTS
+                 if name.startswith(("tt2-relu-", "tt2-threshold-", "ctt2-threshold-", "tt2-tuned-"))})
 
 
 def run(name, out, workers):

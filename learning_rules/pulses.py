@@ -114,8 +114,8 @@ def bit_lists(bits, bl):
 @njit(cache=True, inline="always")
 def _gather(a, b, bl, x_bits, bit_ptr, bit_idx, runs, touched):
     """The runs of one row in sample b (row train a): for every input line j whose train meets a, its
-    coincidence mask runs[j] = a ∧ x_bits[j] (uint64; one pulse per set bit) and j in touched[:k]; returns k. Visits the lines listed for the
-    bits of a (work ∝ pulses) or, when that is longer, every line."""
+    coincidence mask runs[j] = a ∧ x_bits[j] (uint64; one pulse per set bit) and j in touched[:k]; returns k.
+    Visits the lines listed for the bits of a (work ∝ pulses) or, when that is longer, every line."""
     listed = 0
     m = a
     while m:
@@ -173,10 +173,9 @@ def _mark(pulsed, cells, n_cells, side, j):
 
 
 @njit(cache=True, inline="always")
-def _device_run(affine, model, n_states, prm, consts, cell, w, up, mask, linear, mult, key, counter):
-    """The run of one device in one sample (a pulse per set bit of its coincidence mask): ``affine_run`` when
-    ``affine``, else ``pulse_run``."""
-    n = popcount(mask)
+def _device_run(affine, model, n_states, prm, consts, cell, w, up, n, mask, linear, mult, key, counter):
+    """The run of one device in one sample, n = popcount(mask) pulses (one per set bit of its coincidence
+    mask): ``affine_run`` when ``affine``, else ``pulse_run``."""
     if affine:
         return affine_run(prm, cell, w, up, n, linear, mult, key, counter, mask)
     return pulse_run(model, n_states, prm, consts, cell, w, up, n, key, counter, mask)
@@ -210,15 +209,15 @@ def _row_runs(i, affine, model, n_states, prm_p, prm_m, consts, w_p, w_m, counts
             to_p, to_m, up_m = _routes(pair_mode, up)
             if to_p:
                 if prm_p[STUCK, cell] == 0.0:
-                    w_p[cell] = _device_run(affine, model, n_states, prm_p, consts, cell, w_p[cell], up, mask, linear,
-                                            mult, key, ((2 * cell) << 32) + b * bl)
+                    w_p[cell] = _device_run(affine, model, n_states, prm_p, consts, cell, w_p[cell], up, n, mask,
+                                            linear, mult, key, ((2 * cell) << 32) + b * bl)
                     n_cells = _mark(pulsed, cells, n_cells, 0, j)
                 counts[0 if up else 1, cell] += n
                 n_fired += n
             if to_m:
                 if prm_m[STUCK, cell] == 0.0:
-                    w_m[cell] = _device_run(affine, model, n_states, prm_m, consts, cell, w_m[cell], up_m, mask,
-                                            linear, mult, key, ((2 * cell + 1) << 32) + b * bl)
+                    w_m[cell] = _device_run(affine, model, n_states, prm_m, consts, cell, w_m[cell], up_m, n,
+                                            mask, linear, mult, key, ((2 * cell + 1) << 32) + b * bl)
                     n_cells = _mark(pulsed, cells, n_cells, 1, j)
                 counts[2 if up_m else 3, cell] += n
                 n_fired += n
