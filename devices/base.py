@@ -45,6 +45,15 @@ class DeviceParameters:
     def size(self) -> int:
         return self.values.shape[1]
 
+    @property
+    def kernel_values(self) -> np.ndarray:
+        """``values`` as the kernels take it, typed Fortran-ordered by Numba. An array of one device is C- and
+        F-contiguous at once and Numba types it 'C', compiling a second variant of each kernel (≈ 10–20 s);
+        it goes padded with a copy of its column instead, which no kernel reads (they loop over the states)."""
+        if self.values.shape[1] != 1:
+            return self.values
+        return np.asfortranarray(np.repeat(self.values, 2, axis=1))
+
 
 _COMMON_ROWS = {"w_min": K.W_MIN, "w_max": K.W_MAX, "scale_up": K.S_UP, "scale_down": K.S_DOWN,
                 "c2c_std": K.C2C, "stuck": K.STUCK, "drift_nu": K.NU, "write_noise": K.WNOISE}
@@ -254,7 +263,7 @@ class DeviceModel:
         except ValueError:
             raise ValueError(f"n_pulses of shape {n.shape} does not broadcast to the device array shape "
                              f"{params.shape}") from None
-        K.apply_pulses(params.model_id, params.n_states, params.values, params.consts, w.reshape(-1),
+        K.apply_pulses(params.model_id, params.n_states, params.kernel_values, params.consts, w.reshape(-1),
                        counts, kernel_key(random_state))
         return w
 

@@ -82,10 +82,27 @@ EXPERIMENTS = {
     # TT-v2 with its buffer threshold tuned together with the lr on the validation split (TUNE_MORE)
     "tt2-tuned-threshold-default": ("transfer-ablations", ["bp+tt2"], ["soft-bounds", "reram-sb"], DEFAULT, []),
     "tt2-tuned-threshold-aihwkit": ("transfer-ablations", ["bp+tt2"], ["soft-bounds", "reram-sb"], AIHWKIT, []),
+    # chopped TT-v2 with the buffer's reset tuned together with the lr (aihwkit's chopped compounds forget the
+    # buffer after a write; ours decrement it by default)
+    "ctt2-tuned-forget-default": ("transfer-ablations", ["bp+ctt2"], ["soft-bounds", "reram-sb"], DEFAULT, []),
+    "ctt2-tuned-forget-aihwkit": ("transfer-ablations", ["bp+ctt2"], ["soft-bounds", "reram-sb"], AIHWKIT, []),
+    # chopped TT-v2 with its transfer rate λ tuned together with the lr (λ = 0.03 stopped TT-v2's windup)
+    "ctt2-tuned-transfer-lr-default": ("transfer-ablations", ["bp+ctt2"], ["soft-bounds", "reram-sb"], DEFAULT, []),
+    "ctt2-tuned-transfer-lr-aihwkit": ("transfer-ablations", ["bp+ctt2"], ["soft-bounds", "reram-sb"], AIHWKIT, []),
+    # chopped TT-v2 with its write cap N tuned together with the lr (uncapped writes stopped TT-v2's windup)
+    "ctt2-tuned-cap-default": ("transfer-ablations", ["bp+ctt2"], ["soft-bounds", "reram-sb"], DEFAULT, []),
+    # plain bp on a wider lr grid: in the transfer tables it chose the grid's lowest rate in three cells
+    "bp-wide-default": ("transfer-ablations", ["bp"], ["soft-bounds", "reram-sb"], DEFAULT, []),
+    "bp-wide-aihwkit": ("transfer-ablations", ["bp"], ["soft-bounds", "reram-sb"], AIHWKIT, []),
 }
 # further keys tuned on the validation split with the lr
 TUNE_MORE = {"tt2-tuned-threshold-default": ["rule.buffer_threshold=1,4"],
-             "tt2-tuned-threshold-aihwkit": ["rule.buffer_threshold=1,4"]}
+             "tt2-tuned-threshold-aihwkit": ["rule.buffer_threshold=1,4"],
+             "ctt2-tuned-forget-default": ["rule.forget_buffer=false,true"],
+             "ctt2-tuned-forget-aihwkit": ["rule.forget_buffer=false,true"],
+             "ctt2-tuned-transfer-lr-default": ["rule.transfer_lr=0.03,0.1"],
+             "ctt2-tuned-transfer-lr-aihwkit": ["rule.transfer_lr=0.03,0.1"],
+             "ctt2-tuned-cap-default": ["rule.max_transfer_pulses=4,16"]}
 # learning-rate grids other than LRS. Transfer rules take larger rates (their λ is not scaled by the lr). The
 # decorrelation and bp write-noise ablations run at the rate the default table chose for the row they modify
 # (0.3 for bp, bp+center and bp+center+decor on ideal and reram-sb), so that one factor changes at a time.
@@ -94,7 +111,8 @@ LR_GRIDS = {"transfer-aihwkit": "0.1,0.3,1.0,3.0", "transfer-default": "0.1,0.3,
             "tt2-one-pulse-writes": "3.0", "tt2-forget-buffer": "3.0", "ctt2-no-chopper": "1.0"}
 # the soft-bounds ReLU ablations on transfer-default's grid, each against a row tuned on that grid
 LR_GRIDS.update({name: "0.1,0.3,1.0,3.0" for name in EXPERIMENTS
-                 if name.startswith(("tt2-relu-", "tt2-threshold-", "ctt2-threshold-", "tt2-tuned-"))})
+                 if name.startswith(("tt2-relu-", "tt2-threshold-", "ctt2-threshold-", "tt2-tuned-", "ctt2-tuned-"))})
+LR_GRIDS.update({"bp-wide-default": "0.01,0.03,0.1,0.3,1.0,3.0", "bp-wide-aihwkit": "0.01,0.03,0.1,0.3,1.0,3.0"})
 
 
 def run(name, out, workers):

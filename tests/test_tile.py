@@ -325,6 +325,6 @@ def test_reference_test_covers_sparse_and_dense_trains():
     for lr in (0.05, 0.004):
         gain = lr / (31 * dw)
         c_x = np.sqrt(gain * np.abs(d).max() / np.abs(x).max())
-        trains = pulse_trains(x, c_x, 31, np.uint64(1))[0]
+        trains = pulse_trains(x, c_x, 31, np.uint64(1), False)[0]
         bits[lr] = np.mean([bin(int(v)).count("1") for v in trains.ravel()])
     assert bits[0.05] > SPARSE_BITS >= bits[0.004]

@@ -15,7 +15,7 @@ def test_trains_equal_bit_by_bit_reference(bl):
     probs = np.array([p for ps in REGIMES.values() for p in ps] + [0.0, 1.0])
     rng = np.random.default_rng(3)
     v = rng.choice(probs, (40, 25)) * rng.choice([-1.0, 1.0], (40, 25))
-    bits, neg, saturated = pulse_trains(v, 1.0, bl, np.uint64(77))
+    bits, neg, saturated = pulse_trains(v, 1.0, bl, np.uint64(77), False)
     want_bits, want_neg = ref.pulse_trains(v, 1.0, bl, np.uint64(77))
     np.testing.assert_array_equal(bits, want_bits)
     np.testing.assert_array_equal(neg, want_neg)
@@ -29,7 +29,7 @@ def test_train_bits_are_independent_bernoulli(regime):
     for p in REGIMES[regime]:
         p_exact = np.floor(p * 65536 + 0.5) / 65536
         v = np.full((200, 200), p)
-        bits = pulse_trains(v, 1.0, 31, np.uint64(int(p * 1e6) + 1))[0].ravel()
+        bits = pulse_trains(v, 1.0, 31, np.uint64(int(p * 1e6) + 1), False)[0].ravel()
         fired = (bits[:, None] >> np.arange(31, dtype=np.uint64)) & np.uint64(1)
         n = bits.size
         se = np.sqrt(p_exact * (1 - p_exact) / n)

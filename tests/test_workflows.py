@@ -326,13 +326,15 @@ def test_kernel_warm_up_runs_once_per_kernel_signature(tmp_path, monkeypatch):
     assert os.listdir(tmp_path) == []
 
 
-def test_warm_up_compiles_both_stochastic_update_kernels():
-    """Sparse and dense trains take different kernels; the warm-up compiles both whatever the configs' data."""
+@pytest.mark.parametrize("processes", [1, 2])
+def test_warm_up_compiles_both_stochastic_update_kernels(processes):
+    """Sparse and dense trains take different kernels; the warm-up compiles both whatever the configs' data
+    (with 2 processes the dense one in a helper, which the caller then loads)."""
     import subprocess
     import sys
     code = ("from hwsim.workflow import config as C; from hwsim.workflow.warmup import warm; "
             "from hwsim.learning_rules.pulses import _run_update, _sparse_update; "
-            "warm([C.load(None, {})], progress=False); "
+            f"warm([C.load(None, {{}})], progress=False, processes={processes}); "
             "print(len(_sparse_update.signatures), len(_run_update.signatures))")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout.split()
     assert out == ["1", "1"]

@@ -131,6 +131,7 @@ def dac(x: np.ndarray, bits: int, full_scale: float, abs_max: bool) -> tuple[np.
     """Input conversion: (x_converted float32 (batch, n), per-sample scale (batch,)). With ``abs_max`` each
     row is first divided by max|x|/full_scale (the scale, to be multiplied back digitally after the ADC);
     then values clip to ±full_scale and round to the DAC levels."""
+    x = np.ascontiguousarray(x, dtype=np.float64)          # one argument type: one compiled kernel
     out = np.empty(x.shape, np.float32)
     scales = np.empty(x.shape[0], np.float64)
     _dac(x, out, scales, _step(bits, full_scale), full_scale, abs_max)

@@ -360,15 +360,17 @@ class Tile:
         else:
             c_x = c_d = np.sqrt(gain)
         key = self._step_key()
-        cols_bits, cols_neg, sat_x = pulse_trains(x, c_x, bl, stream_key(key, X_TRAINS))
+        # one argument type for the train kernel (float32 or strided inputs would each compile another)
+        x, d = np.ascontiguousarray(x, dtype=np.float64), np.ascontiguousarray(d, dtype=np.float64)
+        cols_bits, cols_neg, sat_x = pulse_trains(x, c_x, bl, stream_key(key, X_TRAINS), False)
         rows_bits, rows_neg, sat_d = pulse_trains(d, c_d, bl, stream_key(key, D_TRAINS), True)
         self.update_slots += bl * x.shape[0]
-        fired = stochastic_update(self.params_plus.model_id, self.params_plus.n_states, self.params_plus.values,
-                                  self.params_minus.values, self.params_plus.consts, self.w_plus.reshape(-1),
-                                  self.w_minus.reshape(-1), self.offset_plus.reshape(-1), self.offset_minus.reshape(-1),
-                                  self.pulse_counts.reshape(4, -1), rows_bits, rows_neg, cols_bits, cols_neg,
-                                  *bit_lists(cols_bits, bl), bl, PAIR_MODES[self.pair], stream_key(key, DEVICE_NOISE), stream_key(key, WRITE_NOISE),
-                                  not self.per_pulse)
+        plus, minus = self.params_plus, self.params_minus
+        fired = stochastic_update(plus.model_id, plus.n_states, plus.kernel_values, minus.kernel_values, plus.consts,
+                                  self.w_plus.reshape(-1), self.w_minus.reshape(-1), self.offset_plus.reshape(-1),
+                                  self.offset_minus.reshape(-1), self.pulse_counts.reshape(4, -1), rows_bits, rows_neg,
+                                  cols_bits, cols_neg, *bit_lists(cols_bits, bl), bl, PAIR_MODES[self.pair],
+                                  stream_key(key, DEVICE_NOISE), stream_key(key, WRITE_NOISE), not self.per_pulse)
         self._changed(pulsed=True)
         saturated = (sat_x + sat_d) / (x.size + d.size)
         return {"pulses": int(fired), "saturated": float(saturated)}
@@ -382,12 +384,12 @@ class Tile:
                              f"{n.dtype} array of shape {n.shape}")
         self.update_slots += int(np.abs(n).max(initial=0))
         key = self._step_key()
-        counted_update(self.params_plus.model_id, self.params_plus.n_states, self.params_plus.values,
-                       self.params_minus.values, self.params_plus.consts, self.w_plus.reshape(-1),
-                       self.w_minus.reshape(-1), self.offset_plus.reshape(-1), self.offset_minus.reshape(-1),
-                       self.pulse_counts.reshape(4, -1), np.ascontiguousarray(n, dtype=np.int64).reshape(-1),
-                       PAIR_MODES[self.pair], stream_key(key, DEVICE_NOISE), stream_key(key, WRITE_NOISE),
-                       not self.per_pulse)
+        plus, minus = self.params_plus, self.params_minus
+        counted_update(plus.model_id, plus.n_states, plus.kernel_values, minus.kernel_values, plus.consts,
+                       self.w_plus.reshape(-1), self.w_minus.reshape(-1), self.offset_plus.reshape(-1),
+                       self.offset_minus.reshape(-1), self.pulse_counts.reshape(4, -1),
+                       np.ascontiguousarray(n, dtype=np.int64).reshape(-1), PAIR_MODES[self.pair],
+                       stream_key(key, DEVICE_NOISE), stream_key(key, WRITE_NOISE), not self.per_pulse)
         self._changed(pulsed=True)
         return int(np.abs(n).sum()) * (2 if self.pair == "both" else 1)
 
@@ -504,9 +506,9 @@ class Tile:
         def one_round():
             key = self._step_key()
             w, off = self.w_plus.reshape(-1), self.offset_plus.reshape(-1)
-            alternating_update(self.params_plus.model_id, self.params_plus.n_states, self.params_plus.values,
-                               self.params_plus.consts, w, off, counts, pairs_per_round,
-                               stream_key(key, DEVICE_NOISE), stream_key(key, WRITE_NOISE))
+            plus = self.params_plus
+            alternating_update(plus.model_id, plus.n_states, plus.kernel_values, plus.consts, w, off, counts,
+                               pairs_per_round, stream_key(key, DEVICE_NOISE), stream_key(key, WRITE_NOISE))
             self.update_slots += 2 * pairs_per_round
             self._changed()
             return self.read_back()

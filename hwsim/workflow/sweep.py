@@ -255,7 +255,7 @@ def run_grid(base: dict, points: list[dict], out: str, workers: int = 0, schedul
 
         if todo:
             from hwsim.workflow.warmup import warm
-            warm([cfg for _, cfg, _ in todo], progress)     # compile once, here, not in every worker
+            warm([cfg for _, cfg, _ in todo], progress, processes=workers or 1)   # compile here, not in every worker
         bar = None
         if progress and todo:
             from tqdm import tqdm

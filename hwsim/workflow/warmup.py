@@ -5,7 +5,8 @@ later processes load it in milliseconds. Without a warm cache, every worker proc
 the same kernels at the same time (minutes on a 2-core machine) while the progress bar sits at zero.
 ``warm`` runs, in the calling process, one tiny training step of every distinct (rule, periphery, update
 scheme) among the configs — kernels are compiled per argument types, not per device model — so that the
-workers start with the cache filled.
+workers start with the cache filled. With ``processes`` > 1 a helper process compiles the largest kernel (the
+dense stochastic update, ≈ half of the compile time) while the caller compiles the others.
 """
 from __future__ import annotations
 
@@ -20,9 +21,10 @@ def _kernel_signature(cfg) -> str:
                        cfg.network["tile_cols"]], sort_keys=True, default=str)
 
 
-def warm(configs, progress: bool = True) -> int:
+def warm(configs, progress: bool = True, processes: int = 1) -> int:
     """Run one step of a tiny network for each distinct kernel signature among ``configs``; returns how many
-    were run. Quick when the cache is warm (a fraction of a second each)."""
+    were run. Quick when the cache is warm (a fraction of a second each). ``processes`` > 1: the dense update
+    kernel compiles in a helper process meanwhile."""
     from hwsim.workflow import config as config_mod
     from hwsim.workflow.datasets import Dataset, dataset_shape
     from hwsim.workflow.experiment import run_config
@@ -37,6 +39,12 @@ def warm(configs, progress: bool = True) -> int:
         from tqdm import tqdm
         bar = tqdm(total=len(todo), desc="compiling kernels (cached after the first run on a machine)",
                    unit="rule", leave=False)
+    helper = _start_dense_compile() if processes > 1 else None
+    try:
+        _warm_tile_kernels(dense=False)
+    finally:
+        if helper is not None:
+            helper.wait()                               # its kernel is in the cache now (or compiles below)
     rng = np.random.default_rng(0)
     for cfg in todo.values():
         raw = cfg.to_dict()
@@ -50,24 +58,41 @@ def warm(configs, progress: bool = True) -> int:
         run_config(tiny, None, progress=False, data=data)
         if bar:
             bar.update(1)
-    _warm_update_kernels()
+    _warm_tile_kernels(dense=True)
     if bar:
         bar.close()
     return len(todo)
 
 
-def _warm_update_kernels() -> None:
-    """Both kernels of the stochastic update (``learning_rules.pulses``): which one a step takes depends on how
-    dense its trains are, which a tiny random step does not decide. Their argument types are the same for every
-    device model, so one tiny tile compiles them for all."""
+def _start_dense_compile():
+    """A helper process that compiles (or loads) the dense update kernel; None if it cannot start."""
+    import subprocess
+    import sys
+    code = "from hwsim.workflow.warmup import _warm_tile_kernels; _warm_tile_kernels(dense=True)"
+    try:
+        return subprocess.Popen([sys.executable, "-c", code], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    except OSError:
+        return None
+
+
+def _warm_tile_kernels(dense: bool) -> None:
+    """The kernels of a tile whose use a tiny random step does not decide. ``dense``: the stochastic update of
+    dense trains; otherwise that of sparse trains, the counted update and the reads. Which update kernel a step
+    takes depends on how dense its trains are; argument types are the same for every device model, so one tiny
+    tile compiles them for all."""
     from hwsim import devices
     from hwsim.hardware.tile import Tile
     from hwsim.learning_rules.pulses import _run_update, _sparse_update
 
-    if _sparse_update.signatures and _run_update.signatures:
-        return
     tile = Tile(4, 4, devices.get_device("constant-step"), random_state=0)
-    x = np.zeros((4, 4))
-    x[0, 0] = 1e-3                                      # about one bit per train: sparse
-    tile.update(x, np.full((4, 4), 0.5), 0.01)
-    tile.update(np.ones((4, 4)), np.full((4, 4), 0.5), 10.0)   # saturated trains: BL bits each, dense
+    if dense:
+        if not _run_update.signatures:
+            tile.update(np.ones((4, 4)), np.full((4, 4), 0.5), 10.0)   # saturated trains: BL bits each, dense
+        return
+    if not _sparse_update.signatures:
+        x = np.zeros((4, 4))
+        x[0, 0] = 1e-3                                  # about one bit per train: sparse
+        tile.update(x, np.full((4, 4), 0.5), 0.01)
+    tile.update_pulses(np.eye(4, dtype=np.int64))
+    tile.forward(np.ones((2, 4)))
+    tile.backward(np.ones((2, 4)))
