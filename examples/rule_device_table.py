@@ -94,6 +94,11 @@ EXPERIMENTS = {
     # plain bp on a wider lr grid: in the transfer tables it chose the grid's lowest rate in three cells
     "bp-wide-default": ("transfer-ablations", ["bp"], ["soft-bounds", "reram-sb"], DEFAULT, []),
     "bp-wide-aihwkit": ("transfer-ablations", ["bp"], ["soft-bounds", "reram-sb"], AIHWKIT, []),
+    # the ceiling: bp on the ideal device, same wide grid
+    "bp-wide-ideal": ("transfer-ablations", ["bp"], ["ideal"], DEFAULT, []),
+    # centring composed with the transfer rules, against bp+center (soft-bounds, hwsim's setting)
+    "center-transfer-default": ("transfer-ablations", ["bp+center", "bp+center+tt2", "bp+center+ctt2"],
+                                ["soft-bounds"], DEFAULT, []),
 }
 # further keys tuned on the validation split with the lr
 TUNE_MORE = {"tt2-tuned-threshold-default": ["rule.buffer_threshold=1,4"],
@@ -112,7 +117,8 @@ LR_GRIDS = {"transfer-aihwkit": "0.1,0.3,1.0,3.0", "transfer-default": "0.1,0.3,
 # the soft-bounds ReLU ablations on transfer-default's grid, each against a row tuned on that grid
 LR_GRIDS.update({name: "0.1,0.3,1.0,3.0" for name in EXPERIMENTS
                  if name.startswith(("tt2-relu-", "tt2-threshold-", "ctt2-threshold-", "tt2-tuned-", "ctt2-tuned-"))})
-LR_GRIDS.update({"bp-wide-default": "0.01,0.03,0.1,0.3,1.0,3.0", "bp-wide-aihwkit": "0.01,0.03,0.1,0.3,1.0,3.0"})
+LR_GRIDS.update({name: "0.01,0.03,0.1,0.3,1.0,3.0" for name in ("bp-wide-default", "bp-wide-aihwkit", "bp-wide-ideal")})
+LR_GRIDS["center-transfer-default"] = "0.03,0.1,0.3,1.0,3.0"
 
 
 def run(name, out, workers):
