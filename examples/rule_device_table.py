@@ -96,9 +96,11 @@ EXPERIMENTS = {
     "bp-wide-aihwkit": ("transfer-ablations", ["bp"], ["soft-bounds", "reram-sb"], AIHWKIT, []),
     # the ceiling: bp on the ideal device, same wide grid
     "bp-wide-ideal": ("transfer-ablations", ["bp"], ["ideal"], DEFAULT, []),
-    # centring composed with the transfer rules, against bp+center (soft-bounds, hwsim's setting)
+    # centring composed with the transfer rules, against bp+center
     "center-transfer-default": ("transfer-ablations", ["bp+center", "bp+center+tt2", "bp+center+ctt2"],
-                                ["soft-bounds"], DEFAULT, []),
+                                ["soft-bounds", "reram-sb"], DEFAULT, []),
+    "center-transfer-aihwkit": ("transfer-ablations", ["bp+center", "bp+center+tt2", "bp+center+ctt2"],
+                                ["soft-bounds", "reram-sb"], AIHWKIT, []),
 }
 # further keys tuned on the validation split with the lr
 TUNE_MORE = {"tt2-tuned-threshold-default": ["rule.buffer_threshold=1,4"],
@@ -118,7 +120,7 @@ LR_GRIDS = {"transfer-aihwkit": "0.1,0.3,1.0,3.0", "transfer-default": "0.1,0.3,
 LR_GRIDS.update({name: "0.1,0.3,1.0,3.0" for name in EXPERIMENTS
                  if name.startswith(("tt2-relu-", "tt2-threshold-", "ctt2-threshold-", "tt2-tuned-", "ctt2-tuned-"))})
 LR_GRIDS.update({name: "0.01,0.03,0.1,0.3,1.0,3.0" for name in ("bp-wide-default", "bp-wide-aihwkit", "bp-wide-ideal")})
-LR_GRIDS["center-transfer-default"] = "0.03,0.1,0.3,1.0,3.0"
+LR_GRIDS.update({name: "0.03,0.1,0.3,1.0,3.0,10.0" for name in ("center-transfer-default", "center-transfer-aihwkit")})
 
 
 def run(name, out, workers):
