@@ -24,10 +24,8 @@ demo: $(STAMP)
 	$(BIN)/hwsim compare examples/compare.toml --rules bp,dfa,bp+center+decor,dfa+center+decor,bp+unidirectional \
 		--devices ideal,reram-sb,ag-a-si,ecram-ibm -o out --workers 2
 
-# Tests run in TEST_WORKERS processes (pytest-xdist): on 2 cores, separate processes scale where threads do not.
-TEST_WORKERS ?= 2
 test: $(STAMP)
-	$(BIN)/python -m pytest -q -n $(TEST_WORKERS)
+	$(BIN)/python -m pytest -q
 
 clean:
 	rm -rf $(VENV) out .pytest_cache

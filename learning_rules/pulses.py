@@ -484,8 +484,7 @@ def alternating_update(model, n_states, prm, consts, w, off, counts, pairs, key,
             continue
         k = subkey(key, cell)
         v = w[cell]
-        for p in range(pairs):
-            v = pulse_run(model, n_states, prm, consts, cell, v, True, 1, k, 2 * p)
-            v = pulse_run(model, n_states, prm, consts, cell, v, False, 1, k, 2 * p + 1)
+        for p in range(2 * pairs):                      # one call site: the physics is compiled once here
+            v = pulse_run(model, n_states, prm, consts, cell, v, p % 2 == 0, 1, k, p)
         w[cell] = v
         off[cell] = _write_noise(prm, cell, v, subkey(wkey, cell), 0)

@@ -8,6 +8,15 @@ import pytest
 from hwsim.apps.cli import main
 
 
+def pytest_configure(config):
+    """Compile the tile kernels in two processes before the tests start (≈ 75 s instead of ≈ 170 s on one core
+    with an empty cache; ≈ 1 s when cached). Under pytest-xdist only its controller does, before the workers."""
+    if hasattr(config, "workerinput"):
+        return
+    from hwsim.workflow.warmup import warm_tile_kernels
+    warm_tile_kernels(processes=2, calibration=True)
+
+
 @pytest.fixture(scope="module")
 def tiny_trace(tmp_path_factory):
     """One small trace per module: a tiny network, one epoch, a handful of samples (an .npz dataset)."""

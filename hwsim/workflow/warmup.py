@@ -39,12 +39,7 @@ def warm(configs, progress: bool = True, processes: int = 1) -> int:
         from tqdm import tqdm
         bar = tqdm(total=len(todo), desc="compiling kernels (cached after the first run on a machine)",
                    unit="rule", leave=False)
-    helper = _start_dense_compile() if processes > 1 else None
-    try:
-        _warm_tile_kernels(dense=False)
-    finally:
-        if helper is not None:
-            helper.wait()                               # its kernel is in the cache now (or compiles below)
+    warm_tile_kernels(processes)
     rng = np.random.default_rng(0)
     for cfg in todo.values():
         raw = cfg.to_dict()
@@ -58,41 +53,70 @@ def warm(configs, progress: bool = True, processes: int = 1) -> int:
         run_config(tiny, None, progress=False, data=data)
         if bar:
             bar.update(1)
-    _warm_tile_kernels(dense=True)
     if bar:
         bar.close()
     return len(todo)
 
 
-def _start_dense_compile():
-    """A helper process that compiles (or loads) the dense update kernel; None if it cannot start."""
+def warm_tile_kernels(processes: int = 1, calibration: bool = False) -> None:
+    """Compile (or load) the tile kernels whose use a tiny random step does not decide: both stochastic update
+    kernels (which one a step takes depends on how dense its trains are), the counted update, the reads, the
+    devices' own pulse kernel, and with ``calibration`` the symmetry-point calibration's. Argument types are the
+    same for every device model, so one tiny tile compiles them for all. ``processes`` > 1: a helper process
+    compiles the dense update kernel (≈ 36 s of ≈ 100 s on one core, empty cache) and the device kernel, and
+    with ``calibration`` the counted update, while this one compiles the rest."""
+    helper = _start_helper(calibration) if processes > 1 and not _dense_kernel_cached() else None
+    try:
+        _warm_tile_kernels(False, calibration, counted=helper is None or not calibration)
+    finally:
+        if helper is not None:
+            helper.wait()                               # its kernels are in the cache now (or compile below)
+    _warm_tile_kernels(True, False, counted=True)
+
+
+def _dense_kernel_cached() -> bool:
+    """Whether Numba's cache holds the dense update kernel for the current sources (its index, read through
+    Numba's private API; False when that cannot be read)."""
+    from hwsim.learning_rules.pulses import _run_update
+    try:
+        return bool(_run_update.signatures or _run_update._cache._cache_file._load_index())
+    except Exception:                                   # noqa: BLE001 — another Numba version: start the helper
+        return False
+
+
+def _start_helper(counted: bool):
+    """A helper process that compiles (or loads) the dense half of the kernels; None if it cannot start."""
     import subprocess
     import sys
-    code = "from hwsim.workflow.warmup import _warm_tile_kernels; _warm_tile_kernels(dense=True)"
+    code = f"from hwsim.workflow.warmup import _warm_tile_kernels; _warm_tile_kernels(True, False, {counted})"
     try:
         return subprocess.Popen([sys.executable, "-c", code], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     except OSError:
         return None
 
 
-def _warm_tile_kernels(dense: bool) -> None:
-    """The kernels of a tile whose use a tiny random step does not decide. ``dense``: the stochastic update of
-    dense trains; otherwise that of sparse trains, the counted update and the reads. Which update kernel a step
-    takes depends on how dense its trains are; argument types are the same for every device model, so one tiny
-    tile compiles them for all."""
+def _warm_tile_kernels(dense: bool, calibration: bool, counted: bool) -> None:
+    """A part of ``warm_tile_kernels``: ``dense``, the stochastic update of dense trains and the devices' pulse
+    kernel; otherwise the sparse update and the reads (and the calibration); ``counted``: the counted update."""
     from hwsim import devices
     from hwsim.hardware.tile import Tile
     from hwsim.learning_rules.pulses import _run_update, _sparse_update
 
-    tile = Tile(4, 4, devices.get_device("constant-step"), random_state=0)
+    model = devices.get_device("constant-step")
+    tile = Tile(4, 4, model, random_state=0)
+    if counted:
+        tile.update_pulses(np.eye(4, dtype=np.int64))
     if dense:
         if not _run_update.signatures:
             tile.update(np.ones((4, 4)), np.full((4, 4), 0.5), 10.0)   # saturated trains: BL bits each, dense
+        params = model.sample((4,), 0)
+        model.step(model.initial_state(params), 1, 1, params, 0)
         return
     if not _sparse_update.signatures:
         x = np.zeros((4, 4))
         x[0, 0] = 1e-3                                  # about one bit per train: sparse
         tile.update(x, np.full((4, 4), 0.5), 0.01)
-    tile.update_pulses(np.eye(4, dtype=np.int64))
     tile.forward(np.ones((2, 4)))
     tile.backward(np.ones((2, 4)))
+    if calibration:
+        tile.calibrate_symmetry_point(pairs_per_round=1, max_rounds=1, reads=1)
