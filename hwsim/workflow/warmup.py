@@ -6,7 +6,7 @@ the same kernels at the same time (minutes on a 2-core machine) while the progre
 ``warm`` runs, in the calling process, one tiny training step of every distinct (rule, periphery, update
 scheme) among the configs — kernels are compiled per argument types, not per device model — so that the
 workers start with the cache filled. With ``processes`` > 1 a helper process compiles the largest kernel (the
-dense stochastic update, ≈ half of the compile time) while the caller compiles the others.
+dense stochastic update, ≈ a third of the compile time) while the caller compiles the others.
 """
 from __future__ import annotations
 
@@ -23,8 +23,8 @@ def _kernel_signature(cfg) -> str:
 
 def warm(configs, progress: bool = True, processes: int = 1) -> int:
     """Run one step of a tiny network for each distinct kernel signature among ``configs``; returns how many
-    were run. Quick when the cache is warm (a fraction of a second each). ``processes`` > 1: the dense update
-    kernel compiles in a helper process meanwhile."""
+    were run. Quick when the cache is warm (a fraction of a second each). ``processes``: see
+    ``warm_tile_kernels``."""
     from hwsim.workflow import config as config_mod
     from hwsim.workflow.datasets import Dataset, dataset_shape
     from hwsim.workflow.experiment import run_config
