@@ -91,10 +91,10 @@ EXPERIMENTS = {
     "ctt2-tuned-transfer-lr-aihwkit": ("transfer-ablations", ["bp+ctt2"], ["soft-bounds", "reram-sb"], AIHWKIT, []),
     # chopped TT-v2 with its write cap N tuned together with the lr (uncapped writes stopped TT-v2's windup)
     "ctt2-tuned-cap-default": ("transfer-ablations", ["bp+ctt2"], ["soft-bounds", "reram-sb"], DEFAULT, []),
-    # plain bp on a wider lr grid: in the transfer tables it chose the grid's lowest rate in three cells
+    # plain bp on a wider lr grid: in the transfer tables it chose the grid's lowest rate in two cells
     "bp-wide-default": ("transfer-ablations", ["bp"], ["soft-bounds", "reram-sb"], DEFAULT, []),
     "bp-wide-aihwkit": ("transfer-ablations", ["bp"], ["soft-bounds", "reram-sb"], AIHWKIT, []),
-    # the ceiling: bp on the ideal device, same wide grid
+    # plain bp on the ideal device, same wide grid (what +20 points over bp on soft-bounds is compared with)
     "bp-wide-ideal": ("transfer-ablations", ["bp"], ["ideal"], DEFAULT, []),
     # centring composed with the transfer rules, against bp+center
     "center-transfer-default": ("transfer-ablations", ["bp+center", "bp+center+tt2", "bp+center+ctt2"],

@@ -65,9 +65,10 @@ def warm_tile_kernels(processes: int = 1, calibration: bool = False) -> None:
     same for every device model, so one tiny tile compiles them for all. ``processes`` > 1: a helper process
     compiles the dense update kernel (≈ 36 s of ≈ 100 s on one core, empty cache) and the device kernel, and
     with ``calibration`` the counted update, while this one compiles the rest."""
-    helper = _start_helper(calibration) if processes > 1 and not _dense_kernel_cached() else None
+    helper = _start_helper(counted=calibration) if processes > 1 and not _dense_kernel_cached() else None
+    helper_counts = helper is not None and calibration      # the helper takes the counted update too
     try:
-        _warm_tile_kernels(False, calibration, counted=helper is None or not calibration)
+        _warm_tile_kernels(False, calibration, counted=not helper_counts)
     finally:
         if helper is not None:
             helper.wait()                               # its kernels are in the cache now (or compile below)
