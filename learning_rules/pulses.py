@@ -27,9 +27,9 @@ from __future__ import annotations
 import numpy as np
 from numba import njit, prange, uint64
 
-from hwsim.devices.kernels import (C2C, CONSTANT, EXCURSION, LINEAR, S_DOWN, S_UP, STUCK, W_MAX, W_MIN, WNOISE,
-                                   affine_run, lowest_bit, popcount, pulse_run, run)
-from hwsim.devices.rng import _GOLDEN, mix64, normal, subkey
+from hwsim.devices.kernels import (C2C, CONSTANT, EXCURSION, LINEAR, P0, P1, S_DOWN, S_UP, STUCK, W_MAX, W_MIN,
+                                   WNOISE, affine_run, lowest_bit, popcount, pulse_run, pulse_settled, run)
+from hwsim.devices.rng import _GOLDEN, mix64, normal, normal32, subkey
 
 PAIR_MODES = {"plus": 0, "unidirectional": 1, "both": 2}
 D_TRAINS, X_TRAINS, DEVICE_NOISE, WRITE_NOISE = 0, 1, 2, 3          # sub-streams of an update's key
@@ -163,68 +163,6 @@ def _routes(pair_mode, up):
 
 
 @njit(cache=True, inline="always")
-def _mark(pulsed, cells, n_cells, side, j):
-    """Flag device (side, j) as pulsed; list column j the first time; returns the new list length."""
-    if not (pulsed[0, j] or pulsed[1, j]):
-        cells[n_cells] = j
-        n_cells += 1
-    pulsed[side, j] = True
-    return n_cells
-
-
-@njit(cache=True, inline="always")
-def _device_run(affine, model, n_states, prm, consts, cell, w, up, n, mask, linear, mult, key, counter):
-    """The run of one device in one sample, n = popcount(mask) pulses (one per set bit of its coincidence
-    mask): ``affine_run`` when ``affine``, else ``pulse_run``."""
-    if affine:
-        return affine_run(prm, cell, w, up, n, linear, mult, key, counter, mask)
-    return pulse_run(model, n_states, prm, consts, cell, w, up, n, key, counter, mask)
-
-
-@njit(cache=True)
-def _row_runs(i, affine, model, n_states, prm_p, prm_m, consts, w_p, w_m, counts, rows_bits, rows_neg, cols_bits,
-              cols_neg, bit_ptr, bit_idx, bl, pair_mode, key, pulsed, cells, runs, touched):
-    """Row i of a stochastic update, run by run (one run per device and sample): ``affine_run`` when
-    ``affine``, else ``pulse_run``. Marks the devices pulsed in ``pulsed`` (2, cols) and lists their columns
-    in ``cells``; ``runs``, ``touched``: scratch (cols,), runs zero. Returns (pulses fired, columns listed)."""
-    batch = rows_bits.shape[1]
-    cols = cols_neg.shape[1]
-    base = i * cols
-    linear = model == LINEAR
-    mult = linear and consts[0] != 0.0
-    n_fired = 0
-    n_cells = 0
-    for b in range(batch):
-        a = rows_bits[i, b]
-        if a == 0:
-            continue
-        neg_d = rows_neg[i, b]
-        for q in range(_gather(a, b, bl, cols_bits[b], bit_ptr, bit_idx, runs, touched)):
-            j = touched[q]
-            mask = runs[j]
-            runs[j] = 0
-            n = popcount(mask)
-            cell = base + j
-            up = neg_d != cols_neg[b, j]                # d·x < 0: the weight must grow
-            to_p, to_m, up_m = _routes(pair_mode, up)
-            if to_p:
-                if prm_p[STUCK, cell] == 0.0:
-                    w_p[cell] = _device_run(affine, model, n_states, prm_p, consts, cell, w_p[cell], up, n, mask,
-                                            linear, mult, key, ((2 * cell) << 32) + b * bl)
-                    n_cells = _mark(pulsed, cells, n_cells, 0, j)
-                counts[0 if up else 1, cell] += n
-                n_fired += n
-            if to_m:
-                if prm_m[STUCK, cell] == 0.0:
-                    w_m[cell] = _device_run(affine, model, n_states, prm_m, consts, cell, w_m[cell], up_m, n,
-                                            mask, linear, mult, key, ((2 * cell + 1) << 32) + b * bl)
-                    n_cells = _mark(pulsed, cells, n_cells, 1, j)
-                counts[2 if up_m else 3, cell] += n
-                n_fired += n
-    return n_fired, n_cells
-
-
-@njit(cache=True, inline="always")
 def _path(acc, j, n, up, s_up, s_down):
     """Add a run of n constant steps (up: +s_up, else −s_down) to device j's mean path; acc rows:
     displacement, its maximum and minimum so far, Σ n·s², potentiation and depression pulses."""
@@ -334,83 +272,126 @@ def stochastic_update(model, n_states, prm_p, prm_m, consts, w_p, w_m, off_p, of
     rows_bits/rows_neg: (rows, batch) trains and signs of d; cols_bits/cols_neg: (batch, cols) trains and
     signs of x; bit_ptr/bit_idx: ``bit_lists`` of cols_bits. w_p, w_m: stored device states (rows·cols,) of G+
     and G−; off_p, off_m: their write-noise offsets (apparent state = stored + offset); counts (4, rows·cols)
-    int64: potentiation and depression pulses of G+, then of G−. A device sees its pulses sample after sample:
-    in sample b one pulse of one sign for every bit t set in both A_bi and B_bj, drawing its cycle-to-cycle
-    noise at counter (2·cell + side)·2³² + b·bl + t of ``key`` (every device owns a disjoint block of 2³²
-    counters of one SplitMix64 sequence). A device pulsed in the call ends with the write noise drawn at counter
-    (2·cell + side)·2³² + batch·bl of ``wkey`` from its final state (an offset depends only on the device's
-    last pulse, so this equals a fresh draw at every pulse in distribution).
+    int64: potentiation and depression pulses of G+, then of G−. A device sees its pulses sample after sample,
+    in sample b one pulse of one sign for every bit t set in both A_bi and B_bj. A device pulsed in the call
+    ends with the write noise drawn at counter (2·cell + side)·2³² + batch·bl of ``wkey`` from its final state
+    (an offset depends only on the device's last pulse, so this equals a fresh draw at every pulse in
+    distribution).
 
-    Two kernels, one result: sparse input trains (at most ``SPARSE_BITS`` bits per train on average, as on
-    MNIST) go pulse by pulse over the listed coincidences (``_sparse_update``); others as runs, one per device
-    and sample (``_run_update``), where ``fast`` lets constant-step devices without levels take the whole batch
-    at once away from the bounds (``_row_constant``) and linear-step ones the fast paths of
-    ``devices.kernels.affine_run`` (``fast`` False: every run steps pulse by pulse, the reference).
+    Two kernels: pulse by pulse (``_pulse_update``), and, for dense trains (more than ``SPARSE_BITS`` bits per
+    input train on average) on constant-step devices without levels with ``fast``, the whole batch per device at
+    once (``_batch_update``).
     """
     batch, cols = cols_neg.shape
-    if bit_ptr[-1] <= SPARSE_BITS * batch * cols:
-        return _sparse_update(model, n_states, prm_p, prm_m, consts, w_p, w_m, off_p, off_m, counts, rows_bits,
-                              rows_neg, cols_neg, bit_ptr, bit_idx, bl, pair_mode, key, wkey)
-    return _run_update(model, n_states, prm_p, prm_m, consts, w_p, w_m, off_p, off_m, counts, rows_bits,
-                       rows_neg, cols_bits, cols_neg, bit_ptr, bit_idx, bl, pair_mode, key, wkey, fast)
+    if fast and model == CONSTANT and n_states == 0 and bit_ptr[-1] > SPARSE_BITS * batch * cols:
+        return _batch_update(prm_p, prm_m, w_p, w_m, off_p, off_m, counts, rows_bits, rows_neg, cols_bits,
+                             cols_neg, bit_ptr, bit_idx, bl, pair_mode, key, wkey)
+    return _pulse_update(model, n_states, prm_p, prm_m, consts, w_p, w_m, off_p, off_m, counts, rows_bits,
+                         rows_neg, cols_neg, bit_ptr, bit_idx, bl, pair_mode, key, wkey)
+
+
+@njit(cache=True, inline="always")
+def _draw(row_key, p, spare):
+    """The normal of device pulse p of a row: half p % 2 of hash p // 2 of ``row_key`` (``spare``: the high
+    half of the last hash). Returns it and the new spare."""
+    if p & uint64(1):
+        return normal32(spare), spare
+    r = mix64(row_key + (p >> uint64(1)) * _GOLDEN)
+    return normal32(r & uint64(0xFFFFFFFF)), r >> uint64(32)
+
+
+@njit(cache=True, inline="always")
+def _affine(w, c, s, sigma, lo, hi, mult, z):
+    """One pulse of an affine device (constant- or linear-step without levels), clipped: the arithmetic of
+    ``devices.kernels.pulse_run``."""
+    if mult:
+        w = w + (c * w + s) * (1.0 + sigma * z)
+    else:
+        w = w + c * w + s * (1.0 + sigma * z)
+    return min(max(w, lo), hi)
+
+
+@njit(cache=True)
+def _side_pulses(i, side, model, n_states, prm, consts, w, off, counts, rows_bits, rows_neg, cols_neg, bit_ptr,
+                 bit_idx, bl, pair_mode, key, wkey):
+    """The pulses of row i on one side of its pairs (0: G+, 1: G−; states w, parameters prm), in order (sample b,
+    bit t of the row's train, listed column j), device pulse p drawing its normal from half p % 2 of hash
+    (2·i + side)·2⁴⁰ + p // 2 of ``key`` (``_draw``). Affine devices step inline, others through
+    ``pulse_settled``. Counts into rows 2·side (potentiation) and 2·side + 1 of ``counts``; a device with write
+    noise redraws its offset ``off`` after every pulse, at counter (2·cell + side)·2³² + batch·bl of ``wkey``, so
+    that it ends with the draw of its final state. Returns the pulses fired. (Flat on purpose: helpers taking arrays, inlined here, made Numba count references at every
+    pulse; both sides in one loop spilled registers: 1.4 and 0.6 s against 0.37 s on bench_tile's soft-bounds
+    update.)"""
+    batch = rows_bits.shape[1]
+    cols = cols_neg.shape[1]
+    base = uint64(i * cols)
+    linear = model == LINEAR
+    mult = linear and consts[0] != 0.0
+    affine = n_states == 0 and (model == CONSTANT or linear)
+    lin = 1.0 if linear else 0.0
+    row_key = uint64(key) + (uint64(2 * i + side) << uint64(40)) * _GOLDEN
+    row_up, row_down = uint64(2 * side), uint64(2 * side + 1)
+    last = uint64(batch * bl)
+    p = uint64(0)                                       # device pulses so far
+    spare = uint64(0)
+    for b in range(batch):
+        a = rows_bits[i, b]
+        neg_d = rows_neg[i, b]
+        while a:
+            t = lowest_bit(a)
+            a &= a - uint64(1)
+            k = uint64(b * bl + t)
+            for q in range(bit_ptr[k], bit_ptr[k + uint64(1)]):
+                j = uint64(bit_idx[uint64(q)])
+                to_p, to_m, up_m = _routes(pair_mode, neg_d != cols_neg[b, j])   # d·x < 0: W must grow
+                if not (to_p if side == 0 else to_m):
+                    continue
+                up = (neg_d != cols_neg[b, j]) if side == 0 else up_m
+                z, spare = _draw(row_key, p, spare)
+                p += uint64(1)
+                cell = base + j
+                counts[row_up if up else row_down, cell] += 1
+                if prm[STUCK, cell] != 0.0:
+                    continue
+                if not affine:
+                    w[cell] = pulse_settled(model, n_states, prm, consts, cell, w[cell], up, z)
+                else:
+                    if up:
+                        c, s = lin * prm[P0, cell], prm[S_UP, cell]
+                    else:
+                        c, s = -lin * prm[P1, cell], -prm[S_DOWN, cell]
+                    w[cell] = _affine(w[cell], c, s, prm[C2C, cell], prm[W_MIN, cell], prm[W_MAX, cell], mult, z)
+                if prm[WNOISE, cell] != 0.0:                # (an offset stays 0 without write noise)
+                    at = ((uint64(2) * cell + uint64(side)) << uint64(32)) + last
+                    off[cell] = _write_noise(prm, cell, w[cell], wkey, at)
+    return int(p)
 
 
 @njit(cache=True, parallel=True)
-def _sparse_update(model, n_states, prm_p, prm_m, consts, w_p, w_m, off_p, off_m, counts, rows_bits, rows_neg,
-                   cols_neg, bit_ptr, bit_idx, bl, pair_mode, key, wkey):
-    """``stochastic_update`` pulse by pulse over the coincidences listed in ``bit_ptr``/``bit_idx`` (sample by
-    sample, bit by bit): work ∝ pulses. A pulsed device redraws its write noise after every pulse, at the one
-    counter of the call (so its final offset is that of its final state). Rows run in parallel."""
-    rows, batch = rows_bits.shape
-    cols = cols_neg.shape[1]
-    last = batch * bl
+def _pulse_update(model, n_states, prm_p, prm_m, consts, w_p, w_m, off_p, off_m, counts, rows_bits, rows_neg,
+                  cols_neg, bit_ptr, bit_idx, bl, pair_mode, key, wkey):
+    """``stochastic_update`` pulse by pulse: each output line walks, per sample and per bit of its own train,
+    the list of input lines carrying that bit (work ∝ pulses) and steps each device it meets through its pulse
+    physics and clipping (``_side_pulses``, G+ then G−). Rows run in parallel; a row's draws depend only on the row."""
+    rows = rows_bits.shape[0]
     fired = np.zeros(rows, np.int64)
     for i in prange(rows):
-        base = i * cols
-        n_fired = 0
-        for b in range(batch):
-            a = rows_bits[i, b]
-            neg_d = rows_neg[i, b]
-            while a:
-                t = lowest_bit(a)
-                a &= a - uint64(1)
-                counter = b * bl + t
-                for q in range(bit_ptr[counter], bit_ptr[counter + 1]):
-                    j = bit_idx[q]
-                    cell = base + j
-                    up = neg_d != cols_neg[b, j]                # d·x < 0: the weight must grow
-                    to_p, to_m, up_m = _routes(pair_mode, up)
-                    if to_p:
-                        if prm_p[STUCK, cell] == 0.0:
-                            c = (2 * cell) << 32
-                            w_p[cell] = pulse_run(model, n_states, prm_p, consts, cell, w_p[cell], up, 1, key,
-                                                  c + counter)
-                            if prm_p[WNOISE, cell] != 0.0:      # (an offset stays 0 without write noise)
-                                off_p[cell] = _write_noise(prm_p, cell, w_p[cell], wkey, c + last)
-                        counts[0 if up else 1, cell] += 1
-                        n_fired += 1
-                    if to_m:
-                        if prm_m[STUCK, cell] == 0.0:
-                            c = (2 * cell + 1) << 32
-                            w_m[cell] = pulse_run(model, n_states, prm_m, consts, cell, w_m[cell], up_m, 1, key,
-                                                  c + counter)
-                            if prm_m[WNOISE, cell] != 0.0:
-                                off_m[cell] = _write_noise(prm_m, cell, w_m[cell], wkey, c + last)
-                        counts[2 if up_m else 3, cell] += 1
-                        n_fired += 1
-        fired[i] = n_fired
+        fired[i] = _side_pulses(i, 0, model, n_states, prm_p, consts, w_p, off_p, counts, rows_bits, rows_neg,
+                                cols_neg, bit_ptr, bit_idx, bl, pair_mode, key, wkey)
+        if pair_mode != 0:
+            fired[i] += _side_pulses(i, 1, model, n_states, prm_m, consts, w_m, off_m, counts, rows_bits, rows_neg,
+                                     cols_neg, bit_ptr, bit_idx, bl, pair_mode, key, wkey)
     return fired.sum()
 
 
 @njit(cache=True, parallel=True)
-def _run_update(model, n_states, prm_p, prm_m, consts, w_p, w_m, off_p, off_m, counts, rows_bits, rows_neg,
-                cols_bits, cols_neg, bit_ptr, bit_idx, bl, pair_mode, key, wkey, fast):
-    """``stochastic_update`` run by run (``_row_runs``, ``_row_constant``); a device pulsed in the call draws
-    its write noise once, after its last pulse. Chunks of rows run in parallel; the work is rows × batch ×
-    cols bit tests plus the runs."""
+def _batch_update(prm_p, prm_m, w_p, w_m, off_p, off_m, counts, rows_bits, rows_neg, cols_bits, cols_neg, bit_ptr,
+                  bit_idx, bl, pair_mode, key, wkey):
+    """``stochastic_update`` of constant-step devices without levels, a row's devices over the whole batch at
+    once (``_row_constant``); a device pulsed in the call draws its write noise once, after its last pulse.
+    Chunks of rows run in parallel; the work is rows × batch × cols bit tests plus the runs."""
     rows, batch = rows_bits.shape
     cols = cols_neg.shape[1]
-    affine = fast and n_states == 0 and (model == CONSTANT or model == LINEAR)
     fired = np.zeros(rows, np.int64)
     chunks = (rows + ROWS_PER_CHUNK - 1) // ROWS_PER_CHUNK
     for chunk in prange(chunks):
@@ -419,16 +400,11 @@ def _run_update(model, n_states, prm_p, prm_m, consts, w_p, w_m, off_p, off_m, c
         cells = np.empty(cols, np.int64)
         touched = np.empty(cols, np.int64)
         runs = np.zeros(cols, np.uint64)
-        acc = np.empty((2, 6, cols) if affine and model == CONSTANT else (2, 6, 0))
+        acc = np.empty((2, 6, cols))
         for i in range(chunk * ROWS_PER_CHUNK, min(rows, (chunk + 1) * ROWS_PER_CHUNK)):
-            if affine and model == CONSTANT:
-                fired[i], n_cells = _row_constant(i, prm_p, prm_m, w_p, w_m, counts, rows_bits, rows_neg, cols_bits,
-                                                  cols_neg, bit_ptr, bit_idx, bl, pair_mode, key, pulsed, cells, runs,
-                                                  touched, acc)
-            else:
-                fired[i], n_cells = _row_runs(i, affine, model, n_states, prm_p, prm_m, consts, w_p, w_m, counts,
-                                              rows_bits, rows_neg, cols_bits, cols_neg, bit_ptr, bit_idx, bl,
-                                              pair_mode, key, pulsed, cells, runs, touched)
+            fired[i], n_cells = _row_constant(i, prm_p, prm_m, w_p, w_m, counts, rows_bits, rows_neg, cols_bits,
+                                              cols_neg, bit_ptr, bit_idx, bl, pair_mode, key, pulsed, cells, runs,
+                                              touched, acc)
             for q in range(n_cells):
                 j = cells[q]
                 cell = i * cols + j

@@ -60,6 +60,29 @@ def normal(key, counter):
     return z
 
 
+def normal32(u):
+    """Normal from 32-bit words u (12 bits of bin, 20 inside it; tails from a hash of u alone)."""
+    from statistics import NormalDist
+    edges = np.array([0.0] + [NormalDist().inv_cdf(k / 4096) for k in range(1, 4096)] + [0.0])
+    u = np.atleast_1d(np.asarray(u, np.uint64))
+    b = (u >> np.uint64(20)).astype(np.int64)
+    f = (u & np.uint64(0xFFFFF)).astype(np.float64) / 2.0 ** 20
+    inner = np.clip(b, 1, 4094)
+    z = edges[inner] + f * (edges[inner + 1] - edges[inner])
+    for i in np.nonzero((b == 0) | (b == 4095))[0]:
+        z[i] = _tail(mix64(u[i])) * (1 if b[i] == 4095 else -1)
+    return z
+
+
+def pulse_normals(key, stream, p):
+    """Normals of device pulses p (array) of a pulse stream: half p % 2 of hash stream·2⁴⁰ + p // 2 of key."""
+    p = np.asarray(p, np.uint64)
+    counter = (np.asarray(stream, np.uint64) << np.uint64(40)) + (p >> np.uint64(1))
+    with np.errstate(over="ignore"):
+        r = mix64(np.uint64(key) + counter * G)
+    return normal32(np.where(p % np.uint64(2) == 0, r & np.uint64(0xFFFFFFFF), r >> np.uint64(32)))
+
+
 def _curve_x(p, a, pmax):
     with np.errstate(divide="ignore", invalid="ignore"):
         return np.where(a == 0, p / pmax, np.expm1(-p / a) / np.expm1(-pmax / a))
@@ -163,12 +186,11 @@ def pulse_trains(v, scale, bl, key):
     return bits, v < 0
 
 
-def fire_one(params, w, cells, up, key, counters):
-    """One pulse of direction up[c] on each of cells[c], noise at counters[c] of ``key``."""
+def fire_one(params, w, cells, up, z):
+    """One pulse of direction up[c] on each of cells[c] with draws z[c]."""
     prm = params.values
     w = w.copy()
     sub = prm[:, cells]
-    z = np.where(sub[K.C2C] != 0, normal(key, counters), 0.0)
     for direction in (True, False):
         sel = up == direction
         if sel.any():
@@ -176,6 +198,11 @@ def fire_one(params, w, cells, up, key, counters):
             new = pulse(params.model_id, s2, params.consts, w[cells[sel]], direction, z[sel])
             w[cells[sel]] = settle(s2, new, params.n_states)
     return w
+
+
+def _draws(params, cells, keys, k):
+    """The counted update's draws: counter k of each cell's sub-stream key, none (0) without c2c noise."""
+    return np.where(params.values[K.C2C, cells] != 0, normal(keys, np.full(cells.size, k, np.uint64)), 0.0)
 
 
 def write_noise(params, w, cells, key, counters):
@@ -187,9 +214,10 @@ def write_noise(params, w, cells, key, counters):
 
 def stochastic_update(tile, x, d, lr, bl, key):
     """Reference of ``Tile.update`` after key derivation: returns (w_plus, w_minus, counts, offset_plus,
-    offset_minus). Pulses go sample by sample, bit by bit; the pulse at bit t of sample b uses counter
-    (2·cell + side)·2³² + b·bl + t of the device-noise key; a device pulsed in the call draws its write noise
-    after its last pulse at counter (2·cell + side)·2³² + batch·bl of the write-noise key."""
+    offset_minus). Pulses go sample by sample, bit by bit, column by column; on side s (0: G+, 1: G−) of row i
+    the p-th device pulse (stuck devices included) draws its normal from half p % 2 of hash (2·i + s)·2⁴⁰ + p // 2
+    of the device-noise key; a device pulsed in the call draws its write noise after its last pulse at counter
+    (2·cell + side)·2³² + batch·bl of the write-noise key."""
     from hwsim.devices.rng import stream_key
     pp, pm = tile.params_plus, tile.params_minus
     x_max, d_max = np.abs(x).max(), np.abs(d).max()
@@ -201,6 +229,7 @@ def stochastic_update(tile, x, d, lr, bl, key):
     ckey, wkey = stream_key(key, DEVICE_NOISE), stream_key(key, WRITE_NOISE)
     R, C = tile.rows, tile.cols
     cells = np.arange(R * C)
+    rows = cells // C
     base_p = (2 * cells).astype(np.uint64) << np.uint64(32)
     base_m = (2 * cells + 1).astype(np.uint64) << np.uint64(32)
     wp, wm = tile.w_plus.ravel().copy(), tile.w_minus.ravel().copy()
@@ -209,6 +238,7 @@ def stochastic_update(tile, x, d, lr, bl, key):
     mode = tile.pair
     free_p, free_m = pp.values[K.STUCK] == 0, pm.values[K.STUCK] == 0
     pulsed_p, pulsed_m = np.zeros(R * C, bool), np.zeros(R * C, bool)
+    fired = np.zeros((2, R), np.int64)                 # device pulses so far per side and row
     for b in range(x.shape[0]):
         up = (rneg[b][:, None] != cneg[b][None, :]).ravel()
         up_m = np.full(up.shape, True) if mode == "unidirectional" else ~up
@@ -218,14 +248,19 @@ def stochastic_update(tile, x, d, lr, bl, key):
             hit = (common & bit) != 0
             to_p = hit & ((mode != "unidirectional") | up)
             to_m = hit & (((mode == "unidirectional") & ~up) | (mode == "both"))
-            sel = to_p & free_p
-            if sel.any():
-                wp = fire_one(pp, wp, cells[sel], up[sel], ckey, base_p[sel] + np.uint64(b * bl + t))
-                pulsed_p |= sel
-            sel = to_m & free_m
-            if sel.any():
-                wm = fire_one(pm, wm, cells[sel], up_m[sel], ckey, base_m[sel] + np.uint64(b * bl + t))
-                pulsed_m |= sel
+            for side, routed, params, free, dirs in ((0, to_p, pp, free_p, up), (1, to_m, pm, free_m, up_m)):
+                rank = np.cumsum(routed.reshape(R, C), axis=1).ravel() - 1      # order within the row
+                p = fired[side, rows] + rank
+                fired[side] += routed.reshape(R, C).sum(axis=1)
+                sel = routed & free
+                if sel.any():
+                    z = pulse_normals(ckey, 2 * rows[sel] + side, p[sel])
+                    if side == 0:
+                        wp = fire_one(params, wp, cells[sel], dirs[sel], z)
+                        pulsed_p |= sel
+                    else:
+                        wm = fire_one(params, wm, cells[sel], dirs[sel], z)
+                        pulsed_m |= sel
             np.add.at(counts, (np.where(up, 0, 1)[to_p], cells[to_p]), 1)
             np.add.at(counts, (np.where(up_m, 2, 3)[to_m], cells[to_m]), 1)
     last = np.uint64(x.shape[0] * bl)
@@ -262,10 +297,10 @@ def counted_update(tile, n_pulses, key):
     for k in range(int(mag.max(initial=0))):
         sel = to_p & free_p & (mag > k)
         if sel.any():
-            wp = fire_one(pp, wp, cells[sel], up[sel], keys_p[sel], np.full(sel.sum(), k, np.uint64))
+            wp = fire_one(pp, wp, cells[sel], up[sel], _draws(pp, cells[sel], keys_p[sel], k))
         sel = to_m & free_m & (mag > k)
         if sel.any():
-            wm = fire_one(pm, wm, cells[sel], up_m[sel], keys_m[sel], np.full(sel.sum(), k, np.uint64))
+            wm = fire_one(pm, wm, cells[sel], up_m[sel], _draws(pm, cells[sel], keys_m[sel], k))
     zero = np.zeros(n.size, np.uint64)
     sel = to_p & free_p
     op[sel] = write_noise(pp, wp, cells[sel], wkeys_p[sel], zero[sel])

@@ -67,6 +67,44 @@ def test_rng_kernel_equals_reference_and_is_standard_normal():
     assert abs((z ** 4).mean() - 3) < 5 * np.sqrt(96) * se
 
 
+def test_paired_normals_equal_reference_and_are_independent_standard_normals():
+    """``normal32`` of both halves of a hash (the stochastic update's draws): equal to the NumPy reference; the
+    moments of N(0, 1), the tail mass 2/4096 and the tail's mean E[|z| | |z| > a] = φ(a)/(1 − Φ(a)) within 5
+    standard errors; the two halves of one hash uncorrelated (also in their squares)."""
+    from statistics import NormalDist
+
+    from numba import njit, uint64
+    from hwsim.devices.rng import _GOLDEN, mix64, normal32
+
+    @njit
+    def pairs(key, n):
+        out = np.empty((2, n))
+        for i in range(n):
+            r = mix64(key + uint64(i) * _GOLDEN)
+            out[0, i] = normal32(r & uint64(0xFFFFFFFF))
+            out[1, i] = normal32(r >> uint64(32))
+        return out
+
+    n = 1_000_000
+    z = pairs(np.uint64(777), n)
+    p = np.arange(2 * n)
+    want = ref.pulse_normals(np.uint64(777), 0, p)
+    np.testing.assert_allclose(z.T.ravel(), want, rtol=1e-14, atol=1e-15)
+    flat = z.ravel()
+    se = 1 / np.sqrt(flat.size)
+    assert abs(flat.mean()) < 5 * se
+    assert abs(flat.var() - 1) < 5 * np.sqrt(2) * se
+    assert abs((flat ** 4).mean() - 3) < 5 * np.sqrt(96) * se
+    a = NormalDist().inv_cdf(4095 / 4096)
+    tail = np.abs(flat)[np.abs(flat) > a]
+    mass = 2 / 4096
+    assert abs(tail.size / flat.size - mass) < 5 * np.sqrt(mass / flat.size)
+    tail_mean = NormalDist().pdf(a) / (1 - NormalDist().cdf(a))
+    assert abs(tail.mean() - tail_mean) < 5 * tail.std() / np.sqrt(tail.size)
+    for f in (lambda v: v, np.square):
+        assert abs(np.corrcoef(f(z[0]), f(z[1]))[0, 1]) < 5 / np.sqrt(n)
+
+
 @pytest.mark.parametrize("name", list(NOISY))
 def test_random_pulses_never_leave_bounds(name):
     model = NOISY[name]

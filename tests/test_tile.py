@@ -22,13 +22,17 @@ IDEAL_DEVICE = devices.ConstantStep(dw_min=1e-4, dw_min_dtod=0, dw_min_std=0, up
 
 @pytest.mark.parametrize("pair", ["plus", "unidirectional", "both"])
 @pytest.mark.parametrize("device", [devices.SoftBounds(dw_min=0.01, stuck_min_frac=0.05, write_noise_std=5.0),
+                                    devices.ConstantStep(dw_min=0.01, up_down=0.2, write_noise_std=2.0),
                                     devices.NeuroSim(nonlinearity_dtod=0.3, c2c_std=0.01),
-                                    devices.ExpStep(dw_min=0.01, n_states=0)], ids=["soft-bounds", "neurosim", "exp"])
+                                    devices.ExpStep(dw_min=0.01, n_states=0)],
+                         ids=["soft-bounds", "constant-step", "neurosim", "exp"])
 @pytest.mark.parametrize("lr", [0.05, 0.004], ids=["dense-trains", "sparse-trains"])
 def test_stochastic_update_equals_numpy_reference(pair, device, lr):
-    """Dense input trains take runs (soft-bounds: the multiplicative fast path, same draws); sparse ones
-    (≤ SPARSE_BITS bits per train) are applied pulse by pulse over the listed coincidences."""
+    """The pulse-by-pulse kernel (``_pulse_update``; affine devices inline, others through
+    ``pulse_settled``) on dense and sparse trains. Constant-step tiles are set ``per_pulse``: otherwise
+    dense trains take the whole-batch path, other draws (pinned in distribution in test_fast_runs)."""
     tile = Tile(7, 9, device, Periphery.ideal(), random_state=3, tile_id=2, pair=pair)
+    tile.per_pulse = True
     rng = np.random.default_rng(4)
     for step in range(4):
         x = rng.uniform(-1, 1, (5, 9))
@@ -315,7 +319,8 @@ def test_set_weights_reaches_every_representable_weight(device, pair):
 
 
 def test_reference_test_covers_sparse_and_dense_trains():
-    """The two learning rates of test_stochastic_update_equals_numpy_reference reach both kernel paths."""
+    """The two learning rates of test_stochastic_update_equals_numpy_reference give trains on both sides of
+    the batch update's density threshold (``SPARSE_BITS``)."""
     from hwsim.learning_rules.pulses import SPARSE_BITS, pulse_trains
     rng = np.random.default_rng(4)
     x = rng.uniform(-1, 1, (5, 9))

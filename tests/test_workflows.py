@@ -330,10 +330,10 @@ def _warm_up_in_subprocess(processes, env=None):
     import subprocess
     import sys
     code = ("from hwsim.workflow import config as C; from hwsim.workflow.warmup import warm; "
-            "from hwsim.learning_rules.pulses import _run_update, _sparse_update; "
+            "from hwsim.learning_rules.pulses import _batch_update, _pulse_update; "
             f"warm([C.load(None, {{}})], progress=False, processes={processes}); "
-            "print(len(_sparse_update.signatures), len(_run_update.signatures), "
-            "sum(_run_update.stats.cache_misses.values()))")
+            "print(len(_pulse_update.signatures), len(_batch_update.signatures), "
+            "sum(_batch_update.stats.cache_misses.values()))")
     return subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True,
                           env=env).stdout.split()
 

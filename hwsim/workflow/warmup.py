@@ -5,8 +5,8 @@ later processes load it in milliseconds. Without a warm cache, every worker proc
 the same kernels at the same time (minutes on a 2-core machine) while the progress bar sits at zero.
 ``warm`` runs, in the calling process, one tiny training step of every distinct (rule, periphery, update
 scheme) among the configs — kernels are compiled per argument types, not per device model — so that the
-workers start with the cache filled. With ``processes`` > 1 a helper process compiles the largest kernel (the
-dense stochastic update, ≈ a third of the compile time) while the caller compiles the others.
+workers start with the cache filled. With ``processes`` > 1 a helper process compiles the constant-step
+batch update and the devices' pulse kernel while the caller compiles the others.
 """
 from __future__ import annotations
 
@@ -60,11 +60,11 @@ def warm(configs, progress: bool = True, processes: int = 1) -> int:
 
 def warm_tile_kernels(processes: int = 1, calibration: bool = False) -> None:
     """Compile (or load) the tile kernels whose use a tiny random step does not decide: both stochastic update
-    kernels (which one a step takes depends on how dense its trains are), the counted update, the reads, the
-    devices' own pulse kernel, and with ``calibration`` the symmetry-point calibration's. Argument types are the
-    same for every device model, so one tiny tile compiles them for all. ``processes`` > 1: a helper process
-    compiles the dense update kernel (≈ 36 s of ≈ 100 s on one core, empty cache) and the device kernel, and
-    with ``calibration`` the counted update, while this one compiles the rest."""
+    kernels (which one a step takes depends on the device model and on how dense its trains are), the counted
+    update, the reads, the devices' own pulse kernel, and with ``calibration`` the symmetry-point calibration's.
+    Argument types are the same for every device model, so one tiny tile compiles them for all. ``processes``
+    > 1: a helper process compiles the batch update and the device kernel, and with ``calibration`` the counted
+    update, while this one compiles the rest."""
     helper = _start_helper(counted=calibration) if processes > 1 and not _dense_kernel_cached() else None
     helper_counts = helper is not None and calibration      # the helper takes the counted update too
     try:
@@ -76,11 +76,11 @@ def warm_tile_kernels(processes: int = 1, calibration: bool = False) -> None:
 
 
 def _dense_kernel_cached() -> bool:
-    """Whether Numba's cache holds the dense update kernel for the current sources (its index, read through
+    """Whether Numba's cache holds the batch update kernel for the current sources (its index, read through
     Numba's private API; False when that cannot be read)."""
-    from hwsim.learning_rules.pulses import _run_update
+    from hwsim.learning_rules.pulses import _batch_update
     try:
-        return bool(_run_update.signatures or _run_update._cache._cache_file._load_index())
+        return bool(_batch_update.signatures or _batch_update._cache._cache_file._load_index())
     except Exception:                                   # noqa: BLE001 — another Numba version: start the helper
         return False
 
@@ -97,23 +97,24 @@ def _start_helper(counted: bool):
 
 
 def _warm_tile_kernels(dense: bool, calibration: bool, counted: bool) -> None:
-    """A part of ``warm_tile_kernels``: ``dense``, the stochastic update of dense trains and the devices' pulse
-    kernel; otherwise the sparse update and the reads (and the calibration); ``counted``: the counted update."""
+    """A part of ``warm_tile_kernels``: ``dense``, the batch update (constant-step devices, dense trains) and the
+    devices' pulse kernel; otherwise the pulse-by-pulse update and the reads (and the calibration);
+    ``counted``: the counted update."""
     from hwsim import devices
     from hwsim.hardware.tile import Tile
-    from hwsim.learning_rules.pulses import _run_update, _sparse_update
+    from hwsim.learning_rules.pulses import _batch_update, _pulse_update
 
     model = devices.get_device("constant-step")
     tile = Tile(4, 4, model, random_state=0)
     if counted:
         tile.update_pulses(np.eye(4, dtype=np.int64))
     if dense:
-        if not _run_update.signatures:
+        if not _batch_update.signatures:
             tile.update(np.ones((4, 4)), np.full((4, 4), 0.5), 10.0)   # saturated trains: BL bits each, dense
         params = model.sample((4,), 0)
         model.step(model.initial_state(params), 1, 1, params, 0)
         return
-    if not _sparse_update.signatures:
+    if not _pulse_update.signatures:
         x = np.zeros((4, 4))
         x[0, 0] = 1e-3                                  # about one bit per train: sparse
         tile.update(x, np.full((4, 4), 0.5), 0.01)
