@@ -161,9 +161,9 @@ def settle(prm, i, w, n_states):
     return w
 
 
-# Runs of pulses: the n pulses of one sign that one device takes in one go (one sample of a stochastic update,
-# one counted update). Pulse k of a run starting at counter ``base`` draws its noise at counter base + k, or,
-# given the run's coincidence mask (a stochastic update), at base + t for the bit t of the train it fires at.
+# Runs of pulses: the n pulses of one sign that one device takes in one go (a counted update; one sample of a
+# constant-step batch replayed near a bound). Pulse k of a run starting at counter ``base`` draws its noise at
+# counter base + k, or, given the run's coincidence mask (the replay), at base + t for the bit t it fires at.
 # Constant- and linear-step devices without levels ("affine" models: a pulse maps w ← w + (c·w + s)·(1 + σz),
 # or w + c·w + s·(1 + σz) with additive noise) take fast paths (``affine_run``) when the run cannot reach a
 # bound, so that no clipping happens between pulses: a pulse moves the state by at most F·(1 + EXCURSION·σ)
@@ -222,21 +222,18 @@ def affine_step(prm, i, up, linear):
 
 
 @njit(cache=True, inline="always")
-def pulse_run(model, n_states, prm, consts, i, w, up, n, key, base, mask=0):
+def pulse_run(model, n_states, prm, consts, i, w, up, n, key, base):
     """Device i after n pulses in direction ``up`` from state w, pulse by pulse (``pulse``, ``settle``); the
-    k-th pulse draws at ``pulse_counter(base, k, mask)``. Constant- and linear-step devices step through
+    k-th pulse draws at counter base + k. Constant- and linear-step devices step through
     ``affine_step`` (the same arithmetic as ``pulse``): kept apart from the other models, their loop compiles
     without Numba's reference counting of ``consts`` at every pulse (measured: 32 → 17–19 ns per pulse)."""
     sigma = prm[C2C, i]
     mult = consts[0] != 0.0           # read before any branch (see above); linear-step's multiplicative noise
-    m = uint64(mask)
     if model == CONSTANT or model == LINEAR:
         linear = model == LINEAR
         mult = linear and mult
         for k in range(n):
-            at = pulse_counter(base, k, m)
-            m &= m - uint64(1)
-            z = normal(key, at) if sigma != 0.0 else 0.0
+            z = normal(key, base + k) if sigma != 0.0 else 0.0
             c, s = affine_step(prm, i, up, linear)
             if mult:
                 w = w + (c * w + s) * (1.0 + sigma * z)
@@ -245,9 +242,7 @@ def pulse_run(model, n_states, prm, consts, i, w, up, n, key, base, mask=0):
             w = settle(prm, i, w, n_states)
         return w
     for k in range(n):
-        at = pulse_counter(base, k, m)
-        m &= m - uint64(1)
-        z = normal(key, at) if sigma != 0.0 else 0.0
+        z = normal(key, base + k) if sigma != 0.0 else 0.0
         w = pulse_settled(model, n_states, prm, consts, i, w, up, z)
     return w
 

@@ -14,13 +14,16 @@ Pair modes (how a signed pulse reaches the differential pair G+ − G−):
     2 "both"            G+ and G− move oppositely, one pulse each.
 Random numbers (counter-based): an update's key has three sub-streams, ``D_TRAINS`` (output lines),
 ``X_TRAINS`` (input lines) and ``DEVICE_NOISE``; the bits of the train of (sample b, line) come from sub-stream
-b·lines + line of its train key; in the stochastic update, the pulse at bit t of sample b on device
-(cell, side) draws at counter (2·cell + side)·2³² + b·bl + t of the device-noise key; in the counted update,
-its k-th pulse at counter k of sub-stream 2·cell + side. Results do not depend on the thread count.
+b·lines + line of its train key; in the stochastic update, the p-th device pulse on side s (0: G+, 1: G−)
+of row i draws its normal from half p % 2 of hash (2·i + s)·2⁴⁰ + p // 2 of the device-noise key (two normals
+per hash, ``devices.rng.normal32``; a whole constant-step batch draws at counter (2·cell + side)·2³² + batch·bl);
+in the counted update, its k-th pulse at counter k of sub-stream 2·cell + side. Results do not depend on the
+thread count (rows are the parallel unit; a row's draws depend only on the row).
 
-A device takes the pulses of one sample (or of one counted update) as a run; constant- and linear-step
-devices take runs on fast paths that are exact in distribution (``devices.kernels.affine_run``;
-constant-step ones a whole batch at once, ``_row_constant``); ``fast=False`` steps every pulse.
+The stochastic update steps every pulse through the device's physics and clipping (``_pulse_update``), except
+that constant-step devices without levels on dense trains take the whole batch at once, exact in distribution
+(``_batch_update``; ``fast=False`` steps them pulse by pulse too). The counted update takes a device's pulses
+as a run (``devices.kernels.run``, with the fast paths of ``affine_run``).
 """
 from __future__ import annotations
 
@@ -33,8 +36,8 @@ from hwsim.devices.rng import _GOLDEN, mix64, normal, normal32, subkey
 
 PAIR_MODES = {"plus": 0, "unidirectional": 1, "both": 2}
 D_TRAINS, X_TRAINS, DEVICE_NOISE, WRITE_NOISE = 0, 1, 2, 3          # sub-streams of an update's key
-ROWS_PER_CHUNK = 16          # rows per parallel task of the stochastic update (they share its scratch arrays)
-SPARSE_BITS = 4              # input trains with at most this many bits on average are applied pulse by pulse
+ROWS_PER_CHUNK = 16          # rows per parallel task of the batch update (they share its scratch arrays)
+SPARSE_BITS = 4              # input trains with at most this many bits on average: pulse by pulse (constant-step)
 
 
 @njit(cache=True, parallel=True)
@@ -186,8 +189,9 @@ def _row_constant(i, prm_p, prm_m, w_p, w_m, counts, rows_bits, rows_neg, cols_b
     at counter (2·cell + side)·2³² + batch·bl) unless its path can reach a bound: its mean path stays
     EXCURSION standard deviations of the final noise inside both bounds (by Lévy's inequality the noise's
     running maximum exceeds that with probability ≤ 2·Φ(−EXCURSION) = 1.2e-15). Other devices replay their
-    runs (``affine_run``). Arguments from ``pulsed`` on and the result as in ``_row_runs``; ``acc``
-    (2, 6, cols): scratch."""
+    runs (``affine_run``, drawing at counter (2·cell + side)·2³² + b·bl + t for bit t of sample b). ``pulsed``
+    (2, cols) flags the devices pulsed, ``cells`` lists their columns; ``runs``, ``touched``: scratch (cols,),
+    runs zero; ``acc`` (2, 6, cols): scratch. Returns (pulses fired, columns listed)."""
     batch = rows_bits.shape[1]
     cols = cols_neg.shape[1]
     base = i * cols
