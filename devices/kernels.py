@@ -313,7 +313,8 @@ def apply_pulses(model, n_states, prm, consts, w, counts, key):
 
     Pulse j of device i draws its noise from (key, i, j), so the result is independent of thread count.
     """
-    for i in prange(w.size):
+    for c in prange(w.size):
+        i = np.int64(c)                 # prange's index is unsigned in one of Numba's passes: one signature
         n = counts[i]
         wi = w[i]
         if n != 0 and prm[STUCK, i] == 0.0:

@@ -358,7 +358,7 @@ def _side_pulses(i, side, model, n_states, prm, consts, w, off, counts, rows_bit
                 if prm[STUCK, cell] != 0.0:
                     continue
                 if not affine:
-                    w[cell] = pulse_settled(model, n_states, prm, consts, cell, w[cell], up, z)
+                    w[cell] = pulse_settled(model, n_states, prm, consts, np.int64(cell), w[cell], up, z)
                 else:
                     if up:
                         c, s = lin * prm[P0, cell], prm[S_UP, cell]
@@ -379,12 +379,13 @@ def _pulse_update(model, n_states, prm_p, prm_m, consts, w_p, w_m, off_p, off_m,
     physics and clipping (``_side_pulses``, G+ then G−). Rows run in parallel; a row's draws depend only on the row."""
     rows = rows_bits.shape[0]
     fired = np.zeros(rows, np.int64)
-    for i in prange(rows):
-        fired[i] = _side_pulses(i, 0, model, n_states, prm_p, consts, w_p, off_p, counts, rows_bits, rows_neg,
-                                cols_neg, bit_ptr, bit_idx, bl, pair_mode, key, wkey)
-        if pair_mode != 0:
-            fired[i] += _side_pulses(i, 1, model, n_states, prm_m, consts, w_m, off_m, counts, rows_bits, rows_neg,
-                                     cols_neg, bit_ptr, bit_idx, bl, pair_mode, key, wkey)
+    sides = 1 if pair_mode == 0 else 2
+    for r in prange(rows):
+        i = np.int64(r)                 # prange's index is unsigned in one of Numba's passes: one signature
+        for side in range(sides):                       # (a variable: literal sides compiled twice)
+            fired[i] += _side_pulses(i, side, model, n_states, prm_p if side == 0 else prm_m, consts,
+                                     w_p if side == 0 else w_m, off_p if side == 0 else off_m, counts, rows_bits,
+                                     rows_neg, cols_neg, bit_ptr, bit_idx, bl, pair_mode, key, wkey)
     return fired.sum()
 
 
@@ -428,7 +429,8 @@ def counted_update(model, n_states, prm_p, prm_m, consts, w_p, w_m, off_p, off_m
     device's pulses are one run (``devices.kernels.run``; ``fast`` False: pulse by pulse), its k-th pulse
     drawing its noise at counter k of sub-stream 2·cell + side of ``key``, its write noise (after its last
     pulse) at counter 0 of the same sub-stream of ``wkey``."""
-    for cell in prange(w_p.size):
+    for c in prange(w_p.size):
+        cell = np.int64(c)              # prange's index is unsigned in one of Numba's passes: one signature
         n = n_pulses[cell]
         if n == 0:
             continue
@@ -457,7 +459,8 @@ def alternating_update(model, n_states, prm, consts, w, off, counts, pairs, key,
     k-th pulse of a device draws its noise at counter k of sub-stream ``cell`` of ``key``, its write noise
     (after its last pulse) at counter 0 of the same sub-stream of ``wkey``. Stuck devices take the pulses
     (counted) without moving."""
-    for cell in prange(w.size):
+    for c in prange(w.size):
+        cell = np.int64(c)              # (one signature of the physics, as in counted_update)
         counts[0, cell] += pairs
         counts[1, cell] += pairs
         if prm[STUCK, cell] != 0.0:
