@@ -303,6 +303,17 @@ def test_shape_mismatches_name_both_shapes():
         tile.forward(np.full((1, 3), np.nan))
 
 
+def test_saved_state_round_trips_and_refuses_array_scalars():
+    tile = Tile(4, 3, devices.get_device("reram-sb"), random_state=0)
+    tile.update(np.full((2, 3), 0.5), np.full((2, 4), 0.5), lr=0.1)
+    state = tile.state()
+    copy = Tile.from_state(state, tile.device)
+    np.testing.assert_array_equal(copy.get_weights(), tile.get_weights())
+    assert (copy.steps, copy.keys) == (tile.steps, tile.keys)
+    with pytest.raises(ValueError, match=r"field steps must be a scalar, got an array of shape \(2,\)"):
+        Tile.from_state({**state, "steps": np.array([1, 2])}, tile.device)
+
+
 @pytest.mark.parametrize("device", [devices.get_device("constant-step"), devices.get_device("pcm-ibm")],
                          ids=["signed", "one-sided"])
 @pytest.mark.parametrize("pair", ["plus", "both", "unidirectional"])

@@ -38,6 +38,14 @@ def _positive_int(name, value):
         raise ValueError(f"{name} must be an integer >= 1, got {value!r}")
 
 
+def _scalar(state, name):
+    """``state[name]`` as a NumPy scalar; a saved state whose field holds an array is refused by name."""
+    value = np.asarray(state[name])
+    if value.ndim != 0:
+        raise ValueError(f"tile state field {name} must be a scalar, got an array of shape {value.shape}")
+    return value[()]
+
+
 #: most pulse pairs per calibration round (0.1 of the range in steps): beyond, a calibration is refused
 MAX_CALIBRATION_PAIRS = 10_000
 
@@ -155,10 +163,10 @@ class Tile:
         self.offset_plus = np.array(state["offset_plus"], dtype=np.float64).reshape(shape)
         self.offset_minus = np.array(state["offset_minus"], dtype=np.float64).reshape(shape)
         self.pulse_counts = np.array(state["pulse_counts"], dtype=np.int64).reshape(4, *shape)
-        self.read_power_sum = float(state["read_power_sum"])
-        self.keys = {k: np.uint64(state[f"key_{k}"]) for k in ("pulses", "reads", "rounding")}
+        self.read_power_sum = float(_scalar(state, "read_power_sum"))
+        self.keys = {k: np.uint64(_scalar(state, f"key_{k}")) for k in ("pulses", "reads", "rounding")}
         for k in self._COUNTERS:
-            setattr(self, k, int(state[k]))
+            setattr(self, k, int(_scalar(state, k)))
 
     def reference_state(self) -> np.ndarray:
         """The fixed G− state of "plus" mode: 0 (the middle of a signed range), or mid-range for one-sided
