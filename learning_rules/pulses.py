@@ -40,13 +40,30 @@ ROWS_PER_CHUNK = 16          # rows per parallel task of the batch update (they 
 SPARSE_BITS = 4              # input trains with at most this many bits on average: pulse by pulse (constant-step)
 
 
+_LANES = uint64(0x0001000100010001)          # one 16-bit value repeated in the four lanes of a uint64
+_HIGH = uint64(0x8000800080008000)           # the top bit of every lane
+_LOW = uint64(0x7FFF7FFF7FFF7FFF)            # the other 15 bits
+_GATHER = uint64((1 << 48) | (1 << 33) | (1 << 18) | (1 << 3))   # bits 0, 16, 32, 48 → 48, 49, 50, 51
+
+
+@njit(cache=True, inline="always")
+def _four_bits(r, t4):
+    """Bits q = 0…3: lane q (bits 16q…16q+15) of r below the lane of t4, compared in all four lanes at once
+    (SWAR): the low 15 bits are subtracted with each lane's top bit set, so no borrow crosses lanes; the top
+    bits decide where they differ. The four lane results gather into bits 0…3 with one multiply."""
+    ge_low = (r | _HIGH) - (t4 & _LOW)          # lane top bit: low 15 bits of r ≥ those of t4
+    lt = ((~r & t4) | (~(r ^ t4) & ~ge_low)) & _HIGH
+    return ((lt >> uint64(15)) * _GATHER) >> uint64(48)
+
+
 @njit(cache=True, parallel=True)
 def pulse_trains(v, scale, bl, key, by_line=False):
     """Bit trains (batch, lines) uint64 for values v (batch, lines): bit t is 1 with probability
     min(1, scale·|v|); plus the sign flags (batch, lines) (True where v < 0) and the number of saturated
     probabilities (scale·|v| > 1). Bit t compares the 16-bit uniform number t % 4 of draw t // 4 (one hash
-    gives four) with the probability, which is resolved to 1/65536. ``by_line``: return (lines, batch)
-    arrays instead (the layout the update kernel reads the output lines in)."""
+    gives four) with the probability, which is resolved to 1/65536 (four comparisons per hash at once,
+    ``_four_bits``). ``by_line``: return (lines, batch) arrays instead (the layout the update kernel reads the
+    output lines in)."""
     batch, lines = v.shape
     bits = np.zeros((lines, batch) if by_line else (batch, lines), np.uint64)
     neg = np.zeros((lines, batch) if by_line else (batch, lines), np.bool_)
@@ -62,23 +79,18 @@ def pulse_trains(v, scale, bl, key, by_line=False):
                 neg[b, line] = v[b, line] < 0.0
             if p == 0.0:
                 continue
-            if p >= 1.0:
-                if by_line:
-                    bits[line, b] = full
-                else:
-                    bits[b, line] = full
+            threshold = uint64(p * 65536.0 + 0.5)
+            if threshold >= uint64(65536):          # every 16-bit uniform is below: all ones
+                m = full
                 if scale * abs(v[b, line]) > 1.0:
                     saturated[b] += 1
-                continue
-            threshold = uint64(p * 65536.0 + 0.5)
-            k = subkey(key, b * lines + line)
-            m = uint64(0)
-            for c in range(chunks):
-                r = mix64(k + uint64(c + 1) * _GOLDEN)
-                for q in range(4):
-                    bit = uint64(1) if ((r >> uint64(16 * q)) & uint64(0xFFFF)) < threshold else uint64(0)
-                    m |= bit << uint64(4 * c + q)
-            m &= full
+            else:
+                t4 = threshold * _LANES
+                k = subkey(key, b * lines + line)
+                m = uint64(0)
+                for c in range(chunks):
+                    m |= _four_bits(mix64(k + uint64(c + 1) * _GOLDEN), t4) << uint64(4 * c)
+                m &= full
             if by_line:
                 bits[line, b] = m
             else:
@@ -86,30 +98,30 @@ def pulse_trains(v, scale, bl, key, by_line=False):
     return bits, neg, saturated.sum()
 
 
-@njit(cache=True)
+@njit(cache=True, parallel=True)
 def bit_lists(bits, bl):
-    """For every (sample b, bit t): the input lines whose train has bit t set, as CSR over b·bl + t
-    (pointer (batch·bl + 1,), index), so that a row can visit just the lines that coincide with its bits."""
+    """For every (sample b, bit t): the input lines whose train has bit t set, in increasing order, as CSR over
+    b·bl + t (pointer (batch·bl + 1,), index), so that a row can visit just the lines that coincide with its
+    bits. Samples run in parallel (each fills its own block; the pointer's prefix sum is serial)."""
     batch, lines = bits.shape
     ptr = np.zeros(batch * bl + 1, np.int64)
-    for b in range(batch):
+    for b in prange(batch):
         for j in range(lines):
             m = bits[b, j]
             while m:
-                t = lowest_bit(m)
-                ptr[b * bl + t + 1] += 1
+                ptr[b * bl + lowest_bit(m) + 1] += 1
                 m &= m - uint64(1)
     for k in range(batch * bl):
         ptr[k + 1] += ptr[k]
     idx = np.empty(ptr[batch * bl], np.int64)
-    fill = ptr[:-1].copy()
-    for b in range(batch):
+    for b in prange(batch):
+        fill = ptr[b * bl:(b + 1) * bl].copy()
         for j in range(lines):
             m = bits[b, j]
             while m:
                 t = lowest_bit(m)
-                idx[fill[b * bl + t]] = j
-                fill[b * bl + t] += 1
+                idx[fill[t]] = j
+                fill[t] += 1
                 m &= m - uint64(1)
     return ptr, idx
 

@@ -36,6 +36,28 @@ def test_read_backs_are_counted_as_one_hot_reads():
     assert t.read_power_sum - before[2] == pytest.approx(((gp + gm) * volts ** 2).sum())
 
 
+@pytest.mark.parametrize("transpose", [False, True])
+def test_read_power_of_a_batch_is_the_sum_over_devices_of_g_v_squared(transpose):
+    """After pulses (write-noise offsets nonzero), one read costs Σ_b Σ_ij (G+_ij + G−_ij)·V_bj² with V the
+    DAC'd inputs in volts on the lines they drive (columns forward, rows backward)."""
+    from hwsim.hardware.periphery import dac
+    from hwsim.hardware.tile import Tile
+    per = Periphery()
+    t = Tile(5, 7, devices.get_device("reram-sb"), per, random_state=3)
+    rng = np.random.default_rng(1)
+    t.update(rng.uniform(0, 1, (4, 7)), rng.uniform(-1, 1, (4, 5)), lr=0.5)
+    assert np.abs(t.offset_plus).max() > 0                  # the apparent states differ from the stored ones
+    x = rng.uniform(-1, 1, (3, 5 if transpose else 7))
+    before = t.read_power_sum
+    t.backward(x) if transpose else t.forward(x)
+    xq, _ = dac(x, per.dac_bits, per.input_range, per.input_scaling == "abs-max")
+    volts = xq.astype(np.float64) * per.read_voltage / per.input_range
+    gp, gm = t.conductances()
+    g = (gp + gm).T if transpose else gp + gm               # (lines driven) along the last axis
+    want = sum((g * v ** 2).sum() for v in volts)
+    assert t.read_power_sum - before == pytest.approx(want, rel=1e-12)
+
+
 def test_unidirectional_verify_reads_appear_in_the_read_count():
     net = _net("bp+unidirectional")
     rule = learning_rules.build("bp+unidirectional", net, 0.5, 1, refresh_every=1, refresh_threshold=0.05)

@@ -344,3 +344,19 @@ def test_reference_test_covers_sparse_and_dense_trains():
         trains = pulse_trains(x, c_x, 31, np.uint64(1), False)[0]
         bits[lr] = np.mean([bin(int(v)).count("1") for v in trains.ravel()])
     assert bits[0.05] > SPARSE_BITS >= bits[0.004]
+
+
+@pytest.mark.parametrize("bl", [1, 31, 64])
+def test_bit_lists_list_the_lines_of_every_sample_and_bit_in_order(bl):
+    """The CSR lists of ``bit_lists`` against a plain loop over (sample, bit, line), on trains with empty and
+    full lines; the same lists at one and two threads is pinned by test_same_state_with_one_and_two_threads."""
+    from hwsim.learning_rules.pulses import bit_lists
+    rng = np.random.default_rng(bl)
+    full = (1 << bl) - 1
+    bits = rng.integers(0, 2 ** 63, (6, 11), dtype=np.int64).astype(np.uint64) & np.uint64(full)
+    bits[rng.random(bits.shape) < 0.3] = 0
+    bits[0, 3] = np.uint64(full)
+    ptr, idx = bit_lists(bits, bl)
+    want = [[j for j in range(11) if int(bits[b, j]) >> t & 1] for b in range(6) for t in range(bl)]
+    assert ptr[0] == 0 and len(ptr) == 6 * bl + 1
+    assert [list(idx[ptr[k]:ptr[k + 1]]) for k in range(6 * bl)] == want

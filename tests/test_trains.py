@@ -22,6 +22,17 @@ def test_trains_equal_bit_by_bit_reference(bl):
     assert saturated == 0
 
 
+def test_trains_equal_reference_at_every_lane_boundary():
+    """The four-lanes-at-once comparison (``_four_bits``) against the plain one: thresholds where the lanes'
+    top bits or low 15 bits tie, the largest threshold below 1, and uniformly spread probabilities."""
+    edges = np.array([1, 2, 0x7FFE, 0x7FFF, 0x8000, 0x8001, 0xC000, 0xFFFE, 0xFFFF]) / 65536.0
+    rng = np.random.default_rng(8)
+    v = np.concatenate([np.repeat(edges, 400), rng.uniform(0, 1, 4000)]).reshape(-1, 40)
+    for bl in (31, 64):
+        bits, _, _ = pulse_trains(v, 1.0, bl, np.uint64(5), False)
+        np.testing.assert_array_equal(bits, ref.pulse_trains(v, 1.0, bl, np.uint64(5))[0])
+
+
 @pytest.mark.parametrize("regime", list(REGIMES))
 def test_train_bits_are_independent_bernoulli(regime):
     """Per bit position, the firing frequency over 40 000 trains is p within 5 standard errors (p resolved to

@@ -18,6 +18,7 @@ from __future__ import annotations
 import numbers
 
 import numpy as np
+from numba import njit, prange
 
 from hwsim.devices import DeviceModel
 from hwsim.devices.base import DeviceParameters, settle_states
@@ -36,6 +37,51 @@ _ADC_NOISE, _DEVICE_NOISE = 0, 1           # the two noise sources of one read: 
 def _positive_int(name, value):
     if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < 1:
         raise ValueError(f"{name} must be an integer >= 1, got {value!r}")
+
+
+@njit(cache=True, parallel=True)
+def _apparent_sums(w_p, o_p, w_m, o_m, w32):
+    """One pass over a tile's apparent states (stored + offset, rows × cols): W = w(G+) − w(G−) into ``w32``
+    (float32), and the sums of w(G+) + w(G−) along columns (cols,) and along rows (rows,), returned. Every sum
+    is taken in one fixed order, whatever the thread count."""
+    rows, cols = w_p.shape
+    by_row = np.empty(rows)
+    by_col = np.zeros(cols)
+    for i in prange(rows):
+        s = 0.0
+        for j in range(cols):
+            a = w_p[i, j] + o_p[i, j]
+            b = w_m[i, j] + o_m[i, j]
+            w32[i, j] = a - b
+            s += a + b
+        by_row[i] = s
+    blocks = (cols + 63) // 64
+    for blk in prange(blocks):
+        for i in range(rows):
+            for j in range(64 * blk, min(cols, 64 * blk + 64)):
+                by_col[j] += (w_p[i, j] + o_p[i, j]) + (w_m[i, j] + o_m[i, j])
+    return by_col, by_row
+
+
+@njit(cache=True)
+def _squared_inputs_dot(xq, g):
+    """Σ_j g_j·Σ_b xq_bj² (float64) of converted inputs xq (batch, n) float32 and line conductances g (n,)."""
+    batch, n = xq.shape
+    acc = np.zeros(n)
+    for b in range(batch):
+        for j in range(n):
+            v = np.float64(xq[b, j])
+            acc[j] += v * v
+    total = 0.0
+    for j in range(n):
+        total += acc[j] * g[j]
+    return total
+
+
+def _all_finite(a: np.ndarray) -> bool:
+    """No NaN or inf in a: a finite sum proves it without a boolean temporary (a sum that overflows is checked
+    element by element)."""
+    return bool(np.isfinite(a.sum())) or bool(np.all(np.isfinite(a)))
 
 
 def _scalar(state, name):
@@ -272,23 +318,29 @@ class Tile:
         self.read_vectors += n
         self.dac_conversions += n * n_in
         self.adc_conversions += n * (self.cols if transpose else self.rows)
-        if self._gsum is None:
-            # Σ (G+ + G−) along columns and rows, from the states: G = g_min + k·(w − w_min) per device
-            dev = self.device
-            k = dev.siemens_per_weight()
-            off = 2 * (dev.g_min - k * dev.w_min)
-            ws = self.w_plus + self.offset_plus + self.w_minus + self.offset_minus
-            self._gsum = (k * ws.sum(axis=0) + off * self.rows, k * ws.sum(axis=1) + off * self.cols)
-        volts2 = (xq.astype(np.float64) * (self.periphery.read_voltage / self.periphery.input_range)) ** 2
-        self.read_power_sum += float(volts2.sum(axis=0) @ self._gsum[1 if transpose else 0])
+        self._refresh()
+        volts_per_unit = self.periphery.read_voltage / self.periphery.input_range
+        self.read_power_sum += volts_per_unit ** 2 * _squared_inputs_dot(xq, self._gsum[1 if transpose else 0])
+
+    def _refresh(self) -> None:
+        """After a change of the states: the float32 W that ideal reads multiply by, and Σ (G+ + G−) [S]
+        along columns and rows that read power needs (G = g_min + k·(w − w_min) per device), in one pass."""
+        if self._gsum is not None:
+            return
+        dev = self.device
+        k = dev.siemens_per_weight()
+        off = 2 * (dev.g_min - k * dev.w_min)
+        self._w32 = np.empty((self.rows, self.cols), np.float32)
+        by_col, by_row = _apparent_sums(*map(np.ascontiguousarray, (self.w_plus, self.offset_plus, self.w_minus,
+                                                                     self.offset_minus)), self._w32)
+        self._gsum = (k * by_col + off * self.rows, k * by_row + off * self.cols)
 
     def _mvm(self, x: np.ndarray, transpose: bool) -> np.ndarray:
         """Analog MVM of the (DAC'd) inputs: ideal, or with device read noise and IR drop."""
         per, dev = self.periphery, self.device
         solver = per.solver_for(self.rows * self.cols)
         if solver is None:
-            if self._w32 is None:
-                self._w32 = self.get_weights().astype(np.float32)
+            self._refresh()
             y = x @ self._w32 if transpose else x @ self._w32.T
         else:
             y = self._ir_drop_mvm(x, transpose, solver)
@@ -551,13 +603,13 @@ class Tile:
             want = shape[1]
             if a.shape[0] != want:
                 raise ValueError(f"{name} has shape {a.shape}, expected ({want},) or (batch, {want})")
-            if not np.all(np.isfinite(a)):
+            if not _all_finite(a):
                 raise ValueError(f"{name} contains NaN or inf")
             return a
         if a.ndim != len(shape) or any(s is not None and s != t for s, t in zip(shape, a.shape)):
             exp = "(" + ", ".join("batch" if s is None else str(s) for s in shape) + ")"
             raise ValueError(f"{name} has shape {a.shape}, expected {exp}")
-        if not np.all(np.isfinite(a)):
+        if not _all_finite(a):
             raise ValueError(f"{name} contains NaN or inf")
         return a
 
