@@ -350,6 +350,10 @@ def _side_pulses(i, side, model, n_states, prm, consts, w, off, counts, rows_bit
     last = uint64(batch * bl)
     p = uint64(0)                                       # device pulses so far
     spare = uint64(0)
+    stuck = write_noise = False                         # checked per pulse only in rows that have them
+    for j in range(cols):
+        stuck |= prm[STUCK, base + uint64(j)] != 0.0
+        write_noise |= prm[WNOISE, base + uint64(j)] != 0.0
     for b in range(batch):
         a = rows_bits[i, b]
         neg_d = rows_neg[i, b]
@@ -368,7 +372,7 @@ def _side_pulses(i, side, model, n_states, prm, consts, w, off, counts, rows_bit
                 cell = base + j
                 down = np.int64(1) - np.int64(up)       # rows and signs picked by index: no branch on the
                 counts[row_up + down, cell] += 1        # direction (random: half mispredicted, 30 % slower)
-                if prm[STUCK, cell] != 0.0:
+                if stuck and prm[STUCK, cell] != 0.0:
                     continue
                 if not affine:
                     w[cell] = pulse_settled(model, n_states, prm, consts, np.int64(cell), w[cell], up, z)
@@ -376,7 +380,7 @@ def _side_pulses(i, side, model, n_states, prm, consts, w, off, counts, rows_bit
                     sign = 1.0 - 2.0 * down             # P1 follows P0, S_DOWN follows S_UP
                     w[cell] = _affine(w[cell], sign * lin * prm[P0 + down, cell], sign * prm[S_UP + down, cell],
                                       prm[C2C, cell], prm[W_MIN, cell], prm[W_MAX, cell], mult, z)
-                if prm[WNOISE, cell] != 0.0:                # (an offset stays 0 without write noise)
+                if write_noise and prm[WNOISE, cell] != 0.0:    # (an offset stays 0 without write noise)
                     at = ((uint64(2) * cell + uint64(side)) << uint64(32)) + last
                     off[cell] = _write_noise(prm, cell, w[cell], wkey, at)
     return int(p)
