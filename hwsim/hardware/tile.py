@@ -74,12 +74,6 @@ def _squared_inputs_dot(xq, g):
     return total
 
 
-def _all_finite(a: np.ndarray) -> bool:
-    """No NaN or inf in a: a finite sum proves it without a boolean temporary (a sum that overflows is checked
-    element by element)."""
-    return bool(np.isfinite(a.sum())) or bool(np.all(np.isfinite(a)))
-
-
 def _scalar(state, name):
     """``state[name]`` as a NumPy scalar; a saved state whose field holds an array is refused by name."""
     value = np.asarray(state[name])
@@ -599,13 +593,13 @@ class Tile:
             want = shape[1]
             if a.shape[0] != want:
                 raise ValueError(f"{name} has shape {a.shape}, expected ({want},) or (batch, {want})")
-            if not _all_finite(a):
+            if not np.all(np.isfinite(a)):
                 raise ValueError(f"{name} contains NaN or inf")
             return a
         if a.ndim != len(shape) or any(s is not None and s != t for s, t in zip(shape, a.shape)):
             exp = "(" + ", ".join("batch" if s is None else str(s) for s in shape) + ")"
             raise ValueError(f"{name} has shape {a.shape}, expected {exp}")
-        if not _all_finite(a):
+        if not np.all(np.isfinite(a)):
             raise ValueError(f"{name} contains NaN or inf")
         return a
 
