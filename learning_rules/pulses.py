@@ -273,10 +273,9 @@ def _row_constant(i, prm_p, prm_m, w_p, w_m, counts, rows_bits, rows_neg, cols_b
                 n = popcount(mask)
                 up = rows_neg[i, b] != cols_neg[b, j]
                 to_p, to_m, up_m = _routes(pair_mode, up)
-                if side == 0 and to_p:
-                    w0 = affine_run(prm, cell, w0, up, n, False, False, key, c + b * bl, mask)
-                elif side == 1 and to_m:
-                    w0 = affine_run(prm, cell, w0, up_m, n, False, False, key, c + b * bl, mask)
+                if to_p if side == 0 else to_m:       # one call site: affine_run is inlined at each
+                    w0 = affine_run(prm, cell, w0, up if side == 0 else up_m, n, False, False, key, c + b * bl,
+                                    mask)
             w[cell] = w0
     return n_fired, n_cells
 
@@ -428,12 +427,15 @@ def _batch_update(prm_p, prm_m, w_p, w_m, off_p, off_m, counts, rows_bits, rows_
             for q in range(n_cells):
                 j = cells[q]
                 cell = i * cols + j
-                if pulsed[0, j]:
-                    off_p[cell] = _write_noise(prm_p, cell, w_p[cell], wkey, ((2 * cell) << 32) + batch * bl)
-                if pulsed[1, j]:
-                    off_m[cell] = _write_noise(prm_m, cell, w_m[cell], wkey, ((2 * cell + 1) << 32) + batch * bl)
-                pulsed[0, j] = False
-                pulsed[1, j] = False
+                for side in range(2):                   # (a loop: one inlined copy of the draw)
+                    if pulsed[side, j]:
+                        v = _write_noise(prm_p if side == 0 else prm_m, cell, (w_p if side == 0 else w_m)[cell],
+                                         wkey, ((2 * cell + side) << 32) + batch * bl)
+                        if side == 0:                   # (not a conditional tuple of arrays: Numba wrote to
+                            off_p[cell] = v             # a copy)
+                        else:
+                            off_m[cell] = v
+                    pulsed[side, j] = False
     return fired.sum()
 
 

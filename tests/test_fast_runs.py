@@ -133,3 +133,37 @@ def test_constant_step_batches_replay_near_a_bound():
     np.testing.assert_array_equal(fast.pulse_counts, slow.pulse_counts)
     np.testing.assert_allclose(fast.w_plus, slow.w_plus, rtol=0, atol=1e-12)
     assert (fast.w_plus == device.w_max).mean() > 0.5
+
+
+@pytest.mark.parametrize("pair", ["plus", "both"])
+def test_constant_step_batches_draw_write_noise_at_the_documented_counters(pair):
+    """On the whole-batch path a device pulsed in the call ends with its write noise drawn from its final state
+    at counter (2·cell + side)·2³² + batch·BL of the update's write-noise key (G+ and G− on their own
+    counters: independent offsets); devices not pulsed keep theirs."""
+    from hwsim.devices.rng import stream_key
+    from hwsim.learning_rules.pulses import SPARSE_BITS, WRITE_NOISE
+    from . import reference as ref
+    tile = Tile(6, 40, devices.ConstantStep(dw_min=0.01, write_noise_std=3.0), Periphery.ideal(), random_state=2,
+                pair=pair)
+    rng = np.random.default_rng(7)
+    x, d = rng.uniform(-1, 1, (8, 40)), rng.uniform(-1, 1, (8, 6))
+    tile.update(x, d, 0.2)                                  # offsets from an earlier call
+    before = (tile.offset_plus.copy(), tile.offset_minus.copy())
+    counts0 = tile.pulse_counts.copy()
+    x[:, :10] = 0.0                                         # lines 0–9 carry no pulses
+    wkey = stream_key(stream_key(tile.keys["pulses"], tile.steps), WRITE_NOISE)
+    tile.update(x, d, 0.2)
+    c_x = np.sqrt(0.2 / (31 * tile.dw_pair) * np.abs(d).max() / np.abs(x).max())    # update management
+    assert 31 * np.minimum(1, c_x * np.abs(x)).mean() > SPARSE_BITS + 2             # dense: the batch path
+    cells = np.arange(tile.rows * tile.cols, dtype=np.uint64)
+    for side, (params, w, off) in enumerate(((tile.params_plus, tile.w_plus, tile.offset_plus),
+                                             (tile.params_minus, tile.w_minus, tile.offset_minus))):
+        pulsed = (tile.pulse_counts[2 * side:2 * side + 2] != counts0[2 * side:2 * side + 2]).any(axis=0).ravel()
+        want = ref.write_noise(params, w.ravel(), cells.astype(np.int64), wkey,
+                               ((2 * cells + np.uint64(side)) << np.uint64(32)) + np.uint64(8 * 31))
+        np.testing.assert_allclose(off.ravel()[pulsed], want[pulsed], rtol=0, atol=1e-12)
+        np.testing.assert_array_equal(off.ravel()[~pulsed], before[side].ravel()[~pulsed])
+        if side == 1 and pair == "plus":
+            assert not pulsed.any()                         # the fixed reference
+        else:
+            assert pulsed.any() and (~pulsed).any()
