@@ -432,13 +432,12 @@ def _append(dset, row):
 
 
 def _overwrite(dset, value):
-    """Write all of a fixed-shape dataset (low-level, as ``_append``); a value of another shape goes through
-    h5py's broadcasting assignment."""
+    """Write all of a fixed-shape dataset (low-level, as ``_append``). The state slots are made from the same
+    network, so the shapes agree; a mismatch is refused (the low-level write would read past the array)."""
     import h5py
     arr = np.ascontiguousarray(value, dtype=dset.dtype)
     if arr.shape != dset.id.shape:
-        dset[...] = value
-        return
+        raise ValueError(f"{dset.name}: value of shape {arr.shape}, the dataset has {dset.id.shape}")
     dset.id.write(h5py.h5s.ALL, h5py.h5s.ALL, arr)
 
 
