@@ -41,6 +41,7 @@ PAIR_MODES = {"plus": 0, "unidirectional": 1, "both": 2}
 D_TRAINS, X_TRAINS, DEVICE_NOISE, WRITE_NOISE = 0, 1, 2, 3          # sub-streams of an update's key
 ROWS_PER_CHUNK = 16          # rows per parallel task of the batch update (they share its scratch arrays)
 SPARSE_BITS = 4              # input trains with at most this many bits on average: pulse by pulse (constant-step)
+CELL_WORK = 1.0              # device by device when the expected pulses exceed this × active rows × columns
 
 
 _LANES = uint64(0x0001000100010001)          # one 16-bit value repeated in the four lanes of a uint64
@@ -280,29 +281,62 @@ def _row_constant(i, prm_p, prm_m, w_p, w_m, counts, rows_bits, rows_neg, cols_b
     return n_fired, n_cells
 
 
+@njit(cache=True)
+def _train_work(rows_bits, cols_bits, bl):
+    """What the kernels' work depends on: the bits of the input trains, the expected coincidences
+    Σ_b (bits of the output trains)·(bits of the input trains)/bl, and the (row, sample) pairs whose output
+    train has a bit."""
+    rows, batch = rows_bits.shape
+    d_bits = np.zeros(batch, np.int64)
+    active = 0
+    for i in range(rows):
+        for b in range(batch):
+            d_bits[b] += popcount(rows_bits[i, b])
+            active += rows_bits[i, b] != 0
+    x_bits = 0
+    pulses = 0.0
+    for b in range(batch):
+        xb = 0
+        for j in range(cols_bits.shape[1]):
+            xb += popcount(cols_bits[b, j])
+        x_bits += xb
+        pulses += xb * d_bits[b] / bl
+    return x_bits, pulses, active
+
+
 def stochastic_update(model, n_states, prm_p, prm_m, consts, w_p, w_m, off_p, off_m, counts, rows_bits,
-                      rows_neg, cols_bits, cols_neg, bit_ptr, bit_idx, bl, pair_mode, key, wkey, fast=True):
+                      rows_neg, cols_bits, cols_neg, bl, pair_mode, key, wkey, fast=True, kernel=None):
     """Apply the coincidence pulses of a batch to a tile, in place; returns the pulses fired.
 
     rows_bits/rows_neg: (rows, batch) trains and signs of d; cols_bits/cols_neg: (batch, cols) trains and
-    signs of x; bit_ptr/bit_idx: ``bit_lists`` of cols_bits. w_p, w_m: stored device states (rows·cols,) of G+
-    and G−; off_p, off_m: their write-noise offsets (apparent state = stored + offset); counts (4, rows·cols)
-    int64: potentiation and depression pulses of G+, then of G−. A device sees its pulses sample after sample,
-    in sample b one pulse of one sign for every bit t set in both A_bi and B_bj. A device pulsed in the call
-    ends with the write noise drawn at counter (2·cell + side)·2³² + batch·bl of ``wkey`` from its final state
-    (an offset depends only on the device's last pulse, so this equals a fresh draw at every pulse in
-    distribution).
+    signs of x. w_p, w_m: stored device states (rows·cols,) of G+ and G−; off_p, off_m: their write-noise
+    offsets (apparent state = stored + offset); counts (4, rows·cols) int64: potentiation and depression pulses
+    of G+, then of G−. A device sees its pulses sample after sample, in sample b one pulse of one sign for every
+    bit t set in both A_bi and B_bj. A
+    device pulsed in the call ends with the write noise drawn at counter (2·cell + side)·2³² + batch·bl of
+    ``wkey`` from its final state (an offset depends only on the device's last pulse, so this equals a fresh
+    draw at every pulse in distribution).
 
-    Two kernels: pulse by pulse (``_pulse_update``), and, for dense trains (more than ``SPARSE_BITS`` bits per
-    input train on average) on constant-step devices without levels with ``fast``, the whole batch per device at
-    once (``_batch_update``).
+    Three kernels. Pulse by pulse, with the same results: through bit lists (``_pulse_update``, work ∝ pulses)
+    or device by device (``_cell_update``, work ∝ rows × active samples × columns + pulses), whichever does
+    less work (``kernel``: "lists" or "cells" to choose). For dense trains (more than ``SPARSE_BITS`` bits per
+    input train on average) on constant-step devices without levels with ``fast``: the whole batch per device at
+    once (``_batch_update``), other draws.
     """
     batch, cols = cols_neg.shape
-    if fast and model == CONSTANT and n_states == 0 and bit_ptr[-1] > SPARSE_BITS * batch * cols:
+    x_bits, pulses, active = _train_work(rows_bits, cols_bits, bl)
+    if fast and model == CONSTANT and n_states == 0 and x_bits > SPARSE_BITS * batch * cols:
         return _batch_update(prm_p, prm_m, w_p, w_m, off_p, off_m, counts, rows_bits, rows_neg, cols_bits,
-                             cols_neg, bit_ptr, bit_idx, bl, pair_mode, key, wkey)
+                             cols_neg, *bit_lists(cols_bits, bl), bl, pair_mode, key, wkey)
+    if kernel not in (None, "lists", "cells"):
+        raise ValueError(f"kernel must be None, 'lists' or 'cells', got {kernel!r}")
+    if bl < 64 and (kernel == "cells" or (kernel is None and pulses > CELL_WORK * active * cols)):
+        sign = np.uint64(1) << np.uint64(63)
+        return _cell_update(model, n_states, prm_p, prm_m, consts, w_p, w_m, off_p, off_m, counts,
+                            rows_bits | rows_neg * sign, np.ascontiguousarray(cols_bits.T | cols_neg.T * sign), bl,
+                            pair_mode, key, wkey)
     return _pulse_update(model, n_states, prm_p, prm_m, consts, w_p, w_m, off_p, off_m, counts, rows_bits,
-                         rows_neg, cols_neg, bit_ptr, bit_idx, bl, pair_mode, key, wkey)
+                         rows_neg, cols_neg, *bit_lists(cols_bits, bl), bl, pair_mode, key, wkey)
 
 
 @njit(cache=True, inline="always")
@@ -400,6 +434,161 @@ def _pulse_update(model, n_states, prm_p, prm_m, consts, w_p, w_m, off_p, off_m,
             fired[i] += _side_pulses(i, side, model, n_states, prm_p if side == 0 else prm_m, consts,
                                      w_p if side == 0 else w_m, off_p if side == 0 else off_m, counts, rows_bits,
                                      rows_neg, cols_neg, bit_ptr, bit_idx, bl, pair_mode, key, wkey)
+    return fired.sum()
+
+
+@njit(cache=True, inline="always")
+def _affine_free(w, c, s, sigma, mult, z):
+    """``_affine`` unclipped and written as a·w + s·g (g = 1 + σ·z; a = 1 + c·g with multiplicative noise, else
+    1 + c), which has one multiply and one add on the state's dependency chain (equal to ``_affine``'s
+    arithmetic up to rounding)."""
+    g = 1.0 + sigma * z
+    a = 1.0 + c * g if mult else 1.0 + c
+    return a * w + s * g
+
+
+_LOW32 = uint64(0xFFFFFFFF)
+_LOW63 = uint64(0x7FFFFFFFFFFFFFFF)
+
+
+@njit(cache=True, inline="always")
+def _direction(dirs, k):
+    """Bit k of the bit string ``dirs`` as 1.0 (potentiation) or 0.0."""
+    return np.float64((dirs[k >> 6] >> uint64(k & 63)) & uint64(1))
+
+
+@njit(cache=True, inline="always")
+def _cell_pulse(v, f, cu, cd, su, sd, sigma, lo, hi, mult, z, clip):
+    """One pulse of direction f (1.0: potentiation, 0.0: depression) of ``_cell_affine``."""
+    c = cd + f * (cu - cd)
+    s = sd + f * (su - sd)
+    if clip:
+        return _affine(v, c, s, sigma, lo, hi, mult, z)
+    return _affine_free(v, c, s, sigma, mult, z)
+
+
+@njit(cache=True, inline="always")
+def _cell_affine(v, dirs, pos, cell_key, cu, cd, su, sd, sigma, lo, hi, mult, clip):
+    """The ``pos`` pulses of an affine device from state v, directions ``dirs``: its k-th pulse draws half
+    k % 2 of hash k // 2 of ``cell_key``; unclipped (``_affine_free``) unless ``clip``. Returns the state and
+    the lowest and highest values it took."""
+    low = high = v
+    for kk in range((pos + 1) >> 1):
+        r = mix64(cell_key + uint64(kk) * _GOLDEN)
+        k = 2 * kk
+        v = _cell_pulse(v, _direction(dirs, k), cu, cd, su, sd, sigma, lo, hi, mult, normal32(r & _LOW32), clip)
+        low = min(low, v)
+        high = max(high, v)
+        if k + 1 < pos:
+            v = _cell_pulse(v, _direction(dirs, k + 1), cu, cd, su, sd, sigma, lo, hi, mult,
+                            normal32(r >> uint64(32)), clip)
+            low = min(low, v)
+            high = max(high, v)
+    return v, low, high
+
+
+@njit(cache=True)
+def _cell_side(i, side, model, n_states, prm, consts, w, off, counts, cols_s, bl, pair_mode, key, wkey, act, row_s,
+               n_act, dirs):
+    """The pulses of row i on one side of its pairs, device by device (``_cell_update``): for device j, its
+    coincidences over the row's active samples ``act[:n_act]`` (trains with their signs in bit 63: ``row_s``
+    the row's, ``cols_s`` (cols, batch) the input lines') become one bit string of directions in ``dirs`` (bit
+    k: its k-th pulse in the call is a potentiation), built without a branch per sample; then the device takes
+    its pulses in order, its state and parameters in registers, its k-th pulse drawing half k % 2 of hash
+    (2·cell + side)·2³² + k // 2 of ``key``. An affine device steps unclipped first, with one multiply and one
+    add on the state's dependency chain, and again clipped (from the same state, with the same draws) only if a
+    value left its bounds: the two agree otherwise. Counts and write noise as ``_side_pulses``. Returns the
+    pulses fired."""
+    cols, batch = cols_s.shape
+    linear = model == LINEAR
+    mult = linear and consts[0] != 0.0
+    affine = n_states == 0 and (model == CONSTANT or linear)
+    lin = 1.0 if linear else 0.0
+    row_up = np.int64(2 * side)
+    last = uint64(batch * bl)
+    # routes (``_routes``) as bit operations on up ∈ {0, 1}: pulsed = always | (up & if_up) | (~up & if_down),
+    # direction = up ^ flip, or 1 when the side only potentiates
+    if side == 0:
+        always, if_up, if_down, flip, only_up = pair_mode != 1, 1, 0, 0, 0
+    else:
+        always, if_up, if_down, flip, only_up = pair_mode == 2, 0, pair_mode == 1, 1, pair_mode == 1
+    always, if_up, if_down = uint64(always), uint64(if_up), uint64(if_down)
+    flip, only_up = uint64(flip), uint64(only_up)
+    fired = 0
+    for jj in range(cols):
+        j = np.int64(jj)
+        cell = i * cols + j
+        pos = 0                                         # pulses so far
+        word = uint64(0)                                # dirs[pos // 64] as built so far
+        for k in range(n_act):
+            xb = cols_s[j, act[k]]
+            up = (row_s[k] ^ xb) >> uint64(63)             # signs of d and x differ: W must grow
+            pulsed = always | (up & if_up) | ((up ^ uint64(1)) & if_down)
+            n = np.int64(popcount(row_s[k] & xb & _LOW63) * pulsed)
+            ones = ((uint64(1) << uint64(n)) - uint64(1)) & (uint64(0) - ((up ^ flip) | only_up))
+            o = uint64(pos & 63)
+            word |= ones << o
+            dirs[pos >> 6] = word                       # (the same word until it is full)
+            full = uint64(0) - uint64(((pos + n) >> 6) != (pos >> 6))
+            word = (((ones >> uint64(1)) >> (uint64(63) - o)) & full) | (word & ~full)   # full: keep the spill
+            pos += n
+        if pos == 0:
+            continue
+        dirs[pos >> 6] = word
+        n_up = 0
+        for q in range((pos >> 6) + 1):
+            n_up += popcount(dirs[q])
+        fired += pos
+        counts[row_up, cell] += n_up
+        counts[row_up + 1, cell] += pos - n_up
+        if prm[STUCK, cell] != 0.0:
+            continue
+        cell_key = uint64(key) + (uint64(2 * cell + side) << uint64(32)) * _GOLDEN
+        v = w[cell]
+        if affine:
+            cu, cd = lin * prm[P0, cell], -lin * prm[P1, cell]
+            su, sd = prm[S_UP, cell], -prm[S_DOWN, cell]
+            sigma, lo, hi = prm[C2C, cell], prm[W_MIN, cell], prm[W_MAX, cell]
+            v, low, high = _cell_affine(w[cell], dirs, pos, cell_key, cu, cd, su, sd, sigma, lo, hi, mult, False)
+            if low < lo or high > hi:
+                v = _cell_affine(w[cell], dirs, pos, cell_key, cu, cd, su, sd, sigma, lo, hi, mult, True)[0]
+        else:
+            for k in range(pos):
+                r = mix64(cell_key + uint64(k >> 1) * _GOLDEN)
+                z = normal32((r >> uint64(32 * (k & 1))) & _LOW32)
+                v = pulse_settled(model, n_states, prm, consts, cell, v, _direction(dirs, k) != 0.0, z)
+        w[cell] = v
+        if prm[WNOISE, cell] != 0.0:
+            off[cell] = _write_noise(prm, cell, v, wkey, ((uint64(2) * uint64(cell) + uint64(side)) << uint64(32))
+                                     + last)
+    return fired
+
+
+@njit(cache=True, parallel=True)
+def _cell_update(model, n_states, prm_p, prm_m, consts, w_p, w_m, off_p, off_m, counts, rows_s, cols_s, bl,
+                 pair_mode, key, wkey):
+    """``stochastic_update`` device by device (``_cell_side``): each row visits every device for each of its
+    active samples (work ∝ rows × active samples × columns, plus the pulses). rows_s (rows, batch), cols_s
+    (cols, batch): the trains (bl < 64) with their signs in bit 63. Chunks of ``ROWS_PER_CHUNK`` rows run in
+    parallel."""
+    rows, batch = rows_s.shape
+    fired = np.zeros(rows, np.int64)
+    sides = 1 if pair_mode == 0 else 2
+    chunks = (rows + ROWS_PER_CHUNK - 1) // ROWS_PER_CHUNK
+    for chunk in prange(chunks):
+        act = np.empty(batch, np.int64)
+        row_s = np.empty(batch, np.uint64)
+        dirs = np.zeros(batch * bl // 64 + 2, np.uint64)
+        for i in range(np.int64(chunk) * ROWS_PER_CHUNK, min(rows, (np.int64(chunk) + 1) * ROWS_PER_CHUNK)):
+            n_act = 0
+            for b in range(batch):
+                act[n_act] = b
+                row_s[n_act] = rows_s[i, b]
+                n_act += (rows_s[i, b] & _LOW63) != 0
+            for side in range(sides):
+                fired[i] += _cell_side(i, side, model, n_states, prm_p if side == 0 else prm_m, consts,
+                                       w_p if side == 0 else w_m, off_p if side == 0 else off_m, counts, cols_s, bl,
+                                       pair_mode, key, wkey, act, row_s, n_act, dirs)
     return fired.sum()
 
 

@@ -74,10 +74,10 @@ def normal32(u):
     return z
 
 
-def pulse_normals(key, stream, p):
-    """Normals of device pulses p (array) of a pulse stream: half p % 2 of hash stream·2⁴⁰ + p // 2 of key."""
+def pulse_normals(key, stream, p, shift=40):
+    """Normals of device pulses p (array) of a pulse stream: half p % 2 of hash stream·2^shift + p // 2 of key."""
     p = np.asarray(p, np.uint64)
-    counter = (np.asarray(stream, np.uint64) << np.uint64(40)) + (p >> np.uint64(1))
+    counter = (np.asarray(stream, np.uint64) << np.uint64(shift)) + (p >> np.uint64(1))
     with np.errstate(over="ignore"):
         r = mix64(np.uint64(key) + counter * G)
     return normal32(np.where(p % np.uint64(2) == 0, r & np.uint64(0xFFFFFFFF), r >> np.uint64(32)))
@@ -212,12 +212,13 @@ def write_noise(params, w, cells, key, counters):
     return np.where(prm[K.WNOISE] != 0, v - w[cells], 0.0)
 
 
-def stochastic_update(tile, x, d, lr, bl, key):
+def stochastic_update(tile, x, d, lr, bl, key, kernel="lists"):
     """Reference of ``Tile.update`` after key derivation: returns (w_plus, w_minus, counts, offset_plus,
-    offset_minus). Pulses go sample by sample, bit by bit, column by column; on side s (0: G+, 1: G−) of row i
-    the p-th device pulse (stuck devices included) draws its normal from half p % 2 of hash (2·i + s)·2⁴⁰ + p // 2
-    of the device-noise key; a device pulsed in the call draws its write noise after its last pulse at counter
-    (2·cell + side)·2³² + batch·bl of the write-noise key."""
+    offset_minus). Pulses go sample by sample, bit by bit. Their normals, by ``kernel``: "lists", on side s
+    (0: G+, 1: G−) of row i the p-th device pulse in order (sample, bit, column) draws half p % 2 of hash
+    (2·i + s)·2⁴⁰ + p // 2 of the device-noise key; "cells", a device's k-th pulse in the call draws half k % 2
+    of hash (2·cell + s)·2³² + k // 2 (stuck devices' pulses count in p and k). A device pulsed in the call draws
+    its write noise after its last pulse at counter (2·cell + side)·2³² + batch·bl of the write-noise key."""
     from hwsim.devices.rng import stream_key
     pp, pm = tile.params_plus, tile.params_minus
     x_max, d_max = np.abs(x).max(), np.abs(d).max()
@@ -239,6 +240,7 @@ def stochastic_update(tile, x, d, lr, bl, key):
     free_p, free_m = pp.values[K.STUCK] == 0, pm.values[K.STUCK] == 0
     pulsed_p, pulsed_m = np.zeros(R * C, bool), np.zeros(R * C, bool)
     fired = np.zeros((2, R), np.int64)                 # device pulses so far per side and row
+    fired_cell = np.zeros((2, R * C), np.int64)        # and per side and device
     for b in range(x.shape[0]):
         up = (rneg[b][:, None] != cneg[b][None, :]).ravel()
         up_m = np.full(up.shape, True) if mode == "unidirectional" else ~up
@@ -251,10 +253,15 @@ def stochastic_update(tile, x, d, lr, bl, key):
             for side, routed, params, free, dirs in ((0, to_p, pp, free_p, up), (1, to_m, pm, free_m, up_m)):
                 rank = np.cumsum(routed.reshape(R, C), axis=1).ravel() - 1      # order within the row
                 p = fired[side, rows] + rank
+                k = fired_cell[side].copy()
                 fired[side] += routed.reshape(R, C).sum(axis=1)
+                fired_cell[side] += routed
                 sel = routed & free
                 if sel.any():
-                    z = pulse_normals(ckey, 2 * rows[sel] + side, p[sel])
+                    if kernel == "lists":
+                        z = pulse_normals(ckey, 2 * rows[sel] + side, p[sel])
+                    else:
+                        z = pulse_normals(ckey, 2 * cells[sel] + side, k[sel], shift=32)
                     if side == 0:
                         wp = fire_one(params, wp, cells[sel], dirs[sel], z)
                         pulsed_p |= sel

@@ -24,13 +24,19 @@ IDEAL_DEVICE = devices.ConstantStep(dw_min=1e-4, dw_min_dtod=0, dw_min_std=0, up
 @pytest.mark.parametrize("device", [devices.SoftBounds(dw_min=0.01, stuck_min_frac=0.05, write_noise_std=5.0),
                                     devices.ConstantStep(dw_min=0.01, up_down=0.2, write_noise_std=2.0),
                                     devices.NeuroSim(nonlinearity_dtod=0.3, c2c_std=0.01),
-                                    devices.ExpStep(dw_min=0.01, n_states=0)],
-                         ids=["soft-bounds", "constant-step", "neurosim", "exp"])
+                                    devices.ExpStep(dw_min=0.01, n_states=0),
+                                    devices.ConstantStep(dw_min=0.01, w_min=-0.03, w_max=0.03, w_max_dtod=0,
+                                                         w_min_dtod=0)],
+                         ids=["soft-bounds", "constant-step", "neurosim", "exp", "clipped"])
 @pytest.mark.parametrize("lr", [0.05, 0.004], ids=["dense-trains", "sparse-trains"])
-def test_stochastic_update_equals_numpy_reference(pair, device, lr):
-    """The pulse-by-pulse kernel (``_pulse_update``; affine devices inline, others through
-    ``pulse_settled``) on dense and sparse trains. Constant-step tiles are set ``per_pulse``: otherwise
-    dense trains take the whole-batch path, other draws (pinned in distribution in test_fast_runs)."""
+@pytest.mark.parametrize("kernel", ["lists", "cells"])
+def test_stochastic_update_equals_numpy_reference(pair, device, lr, kernel, monkeypatch):
+    """The two pulse-by-pulse kernels (``_pulse_update`` through bit lists, ``_cell_update`` device by device;
+    affine devices inline, others through ``pulse_settled``), each forced, on dense and sparse trains.
+    Constant-step tiles are set ``per_pulse``: otherwise dense trains take the whole-batch path, other draws
+    (pinned in distribution in test_fast_runs)."""
+    from hwsim.learning_rules import pulses
+    monkeypatch.setattr(pulses, "CELL_WORK", 0.0 if kernel == "cells" else np.inf)
     tile = Tile(7, 9, device, Periphery.ideal(), random_state=3, tile_id=2, pair=pair)
     tile.per_pulse = True
     rng = np.random.default_rng(4)
@@ -38,7 +44,7 @@ def test_stochastic_update_equals_numpy_reference(pair, device, lr):
         x = rng.uniform(-1, 1, (5, 9))
         d = rng.uniform(-1, 1, (5, 7))
         key = stream_key(tile.keys["pulses"], tile.steps)
-        want = ref.stochastic_update(tile, x, d, lr, 31, key)
+        want = ref.stochastic_update(tile, x, d, lr, 31, key, kernel)
         tile.update(x, d, lr=lr)
         np.testing.assert_allclose(tile.w_plus, want[0], rtol=1e-12, atol=1e-12, err_msg=f"G+ step {step}")
         np.testing.assert_allclose(tile.w_minus, want[1], rtol=1e-12, atol=1e-12, err_msg=f"G- step {step}")
@@ -46,6 +52,8 @@ def test_stochastic_update_equals_numpy_reference(pair, device, lr):
         np.testing.assert_allclose(tile.offset_plus, want[3], rtol=1e-12, atol=1e-12)
         np.testing.assert_allclose(tile.offset_minus, want[4], rtol=1e-12, atol=1e-12)
     assert tile.pulse_counts.sum() > 0
+    if device.w_max == 0.03 and lr == 0.05:            # the cell kernel's clipped replay is exercised
+        assert np.any(np.abs(tile.w_plus) == 0.03)
 
 
 @pytest.mark.parametrize("pair", ["plus", "unidirectional", "both"])

@@ -330,17 +330,18 @@ def _warm_up_in_subprocess(processes, env=None):
     import subprocess
     import sys
     code = ("from hwsim.workflow import config as C; from hwsim.workflow.warmup import warm; "
-            "from hwsim.learning_rules.pulses import _batch_update, _pulse_update; "
+            "from hwsim.learning_rules.pulses import _batch_update, _cell_update, _pulse_update; "
             f"warm([C.load(None, {{}})], progress=False, processes={processes}); "
-            "print(len(_pulse_update.signatures), len(_batch_update.signatures), "
+            "print(len(_pulse_update.signatures), len(_batch_update.signatures), len(_cell_update.signatures), "
             "sum(_batch_update.stats.cache_misses.values()))")
     return subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True,
                           env=env).stdout.split()
 
 
-def test_warm_up_compiles_both_stochastic_update_kernels():
-    """Sparse and dense trains take different kernels; the warm-up compiles both whatever the configs' data."""
-    assert _warm_up_in_subprocess(1)[:2] == ["1", "1"]
+def test_warm_up_compiles_all_stochastic_update_kernels():
+    """Sparse and dense trains take different kernels; the warm-up compiles the three whatever the configs'
+    data."""
+    assert _warm_up_in_subprocess(1)[:3] == ["1", "1", "1"]
 
 
 @pytest.mark.slow
@@ -348,5 +349,5 @@ def test_warm_up_with_two_processes_compiles_the_dense_kernel_in_its_helper(tmp_
     """On an empty cache (≈ 1 min), with 2 processes the helper compiles the dense kernel and the caller loads
     it from the cache: it has the kernel without a compile of its own (no cache miss)."""
     env = {**os.environ, "NUMBA_CACHE_DIR": str(tmp_path / "numba")}
-    assert _warm_up_in_subprocess(2, env) == ["1", "1", "0"]
-    assert _warm_up_in_subprocess(1, {**env, "NUMBA_CACHE_DIR": str(tmp_path / "numba1")}) == ["1", "1", "1"]
+    assert _warm_up_in_subprocess(2, env) == ["1", "1", "1", "0"]
+    assert _warm_up_in_subprocess(1, {**env, "NUMBA_CACHE_DIR": str(tmp_path / "numba1")}) == ["1", "1", "1", "1"]

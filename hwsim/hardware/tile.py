@@ -27,7 +27,7 @@ from hwsim.hardware import ir_drop
 from hwsim.hardware.periphery import Periphery, adc, dac
 from hwsim.learning_rules.interface import UpdateParameters
 from hwsim.learning_rules.pulses import (D_TRAINS, DEVICE_NOISE, PAIR_MODES, WRITE_NOISE, X_TRAINS,
-                                         alternating_update, bit_lists, counted_update, pulse_trains,
+                                         alternating_update, counted_update, pulse_trains,
                                          stochastic_update)
 
 DEFAULT_UPDATE = UpdateParameters()
@@ -419,7 +419,7 @@ class Tile:
         fired = stochastic_update(plus.model_id, plus.n_states, plus.kernel_values, minus.kernel_values, plus.consts,
                                   self.w_plus.reshape(-1), self.w_minus.reshape(-1), self.offset_plus.reshape(-1),
                                   self.offset_minus.reshape(-1), self.pulse_counts.reshape(4, -1), rows_bits, rows_neg,
-                                  cols_bits, cols_neg, *bit_lists(cols_bits, bl), bl, PAIR_MODES[self.pair],
+                                  cols_bits, cols_neg, bl, PAIR_MODES[self.pair],
                                   stream_key(key, DEVICE_NOISE), stream_key(key, WRITE_NOISE), not self.per_pulse)
         self._changed(pulsed=True)
         saturated = (sat_x + sat_d) / (x.size + d.size)

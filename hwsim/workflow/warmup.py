@@ -6,7 +6,7 @@ the same kernels at the same time (minutes on a 2-core machine) while the progre
 ``warm`` runs, in the calling process, one tiny training step of every distinct (rule, periphery, update
 scheme) among the configs — kernels are compiled per argument types, not per device model — so that the
 workers start with the cache filled. With ``processes`` > 1 a helper process compiles the constant-step
-batch update and the devices' pulse kernel while the caller compiles the others.
+batch update, the device-by-device update and the devices' pulse kernel while the caller compiles the others.
 """
 from __future__ import annotations
 
@@ -59,12 +59,12 @@ def warm(configs, progress: bool = True, processes: int = 1) -> int:
 
 
 def warm_tile_kernels(processes: int = 1, calibration: bool = False) -> None:
-    """Compile (or load) the tile kernels whose use a tiny random step does not decide: both stochastic update
-    kernels (which one a step takes depends on the device model and on how dense its trains are), the counted
+    """Compile (or load) the tile kernels whose use a tiny random step does not decide: the three stochastic
+    update kernels (which one a step takes depends on the device model and on how dense its trains are), the counted
     update, the reads, the devices' own pulse kernel, and with ``calibration`` the symmetry-point calibration's.
     Argument types are the same for every device model, so one tiny tile compiles them for all. ``processes``
-    > 1: a helper process compiles the batch update and the device kernel, and with ``calibration`` the counted
-    update, while this one compiles the rest."""
+    > 1: a helper process compiles the batch and device-by-device updates and the device kernel, and with
+    ``calibration`` the counted update, while this one compiles the rest."""
     helper = _start_helper(counted=calibration) if processes > 1 and not _dense_kernel_cached() else None
     helper_counts = helper is not None and calibration      # the helper takes the counted update too
     try:
@@ -97,12 +97,13 @@ def _start_helper(counted: bool):
 
 
 def _warm_tile_kernels(dense: bool, calibration: bool, counted: bool) -> None:
-    """A part of ``warm_tile_kernels``: ``dense``, the batch update (constant-step devices, dense trains) and the
-    devices' pulse kernel; otherwise the pulse-by-pulse update and the reads (and the calibration);
+    """A part of ``warm_tile_kernels``: ``dense``, the kernels of dense trains (the constant-step batch update,
+    the device-by-device update) and the devices' pulse kernel; otherwise the update through bit lists and the
+    reads (and the calibration);
     ``counted``: the counted update."""
     from hwsim import devices
     from hwsim.hardware.tile import Tile
-    from hwsim.learning_rules.pulses import _batch_update, _pulse_update
+    from hwsim.learning_rules.pulses import _batch_update, _cell_update, _pulse_update
 
     model = devices.get_device("constant-step")
     tile = Tile(4, 4, model, random_state=0)
@@ -111,6 +112,9 @@ def _warm_tile_kernels(dense: bool, calibration: bool, counted: bool) -> None:
     if dense:
         if not _batch_update.signatures:
             tile.update(np.ones((4, 4)), np.full((4, 4), 0.5), 10.0)   # saturated trains: BL bits each, dense
+        if not _cell_update.signatures:
+            tile.per_pulse = True                       # the same trains pulse by pulse: device by device
+            tile.update(np.ones((4, 4)), np.full((4, 4), 0.5), 10.0)
         params = model.sample((4,), 0)
         model.step(model.initial_state(params), 1, 1, params, 0)
         return
