@@ -14,14 +14,16 @@ Pair modes (how a signed pulse reaches the differential pair G+ − G−):
     2 "both"            G+ and G− move oppositely, one pulse each.
 Random numbers (counter-based): an update's key has three sub-streams, ``D_TRAINS`` (output lines),
 ``X_TRAINS`` (input lines) and ``DEVICE_NOISE``; the bits of the train of (sample b, line) come from sub-stream
-b·lines + line of its train key; in the stochastic update, the p-th device pulse on side s (0: G+, 1: G−)
-of row i draws its normal from half p % 2 of hash (2·i + s)·2⁴⁰ + p // 2 of the device-noise key (two normals
-per hash, ``devices.rng.normal32``; a whole constant-step batch draws at counter (2·cell + side)·2³² + batch·bl);
-in the counted update, its k-th pulse at counter k of sub-stream 2·cell + side. Results do not depend on the
-thread count (rows are the parallel unit; a row's draws depend only on the row).
+b·lines + line of its train key; in the stochastic update through bit lists, the p-th device pulse on side s
+(0: G+, 1: G−) of row i draws its normal from half p % 2 of hash (2·i + s)·2⁴⁰ + p // 2 of the device-noise key
+(two normals per hash, ``devices.rng.normal32``), device by device a device's k-th pulse in the call from half
+k % 2 of hash (2·cell + s)·2³² + k // 2, and a whole constant-step batch at counter (2·cell + side)·2³² +
+batch·bl; in the counted update, its k-th pulse at counter k of sub-stream 2·cell + side. Results do not depend
+on the thread count (rows are the parallel unit; a row's draws depend only on the row).
 
-The stochastic update steps every pulse through the device's physics and clipping (``_pulse_update``), except
-that constant-step devices without levels on dense trains take the whole batch at once, exact in distribution
+The stochastic update steps every pulse through the device's physics and clipping, through bit lists
+(``_pulse_update``, work ∝ pulses) or device by device (``_cell_update``, for dense trains), except that
+constant-step devices without levels on dense trains take the whole batch at once, exact in distribution
 (``_batch_update``; ``fast=False`` steps them pulse by pulse too). The counted update takes a device's pulses
 as a run (``devices.kernels.run``, with the fast paths of ``affine_run``).
 """
