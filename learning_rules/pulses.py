@@ -551,9 +551,11 @@ def _cell_side(i, side, model, n_states, prm, consts, w, off, counts, cols_s, bl
             cu, cd = lin * prm[P0, cell], -lin * prm[P1, cell]
             su, sd = prm[S_UP, cell], -prm[S_DOWN, cell]
             sigma, lo, hi = prm[C2C, cell], prm[W_MIN, cell], prm[W_MAX, cell]
-            v, low, high = _cell_affine(w[cell], dirs, pos, cell_key, cu, cd, su, sd, sigma, lo, hi, mult, False)
-            if low < lo or high > hi:
-                v = _cell_affine(w[cell], dirs, pos, cell_key, cu, cd, su, sd, sigma, lo, hi, mult, True)[0]
+            for clip in range(2):                       # (one call site: compiled once)
+                v, low, high = _cell_affine(w[cell], dirs, pos, cell_key, cu, cd, su, sd, sigma, lo, hi, mult,
+                                            clip == 1)
+                if low >= lo and high <= hi:            # (always once clipped)
+                    break
         else:
             for k in range(pos):
                 r = mix64(cell_key + uint64(k >> 1) * _GOLDEN)

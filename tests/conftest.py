@@ -14,7 +14,7 @@ def pytest_configure(config):
     if hasattr(config, "workerinput"):
         return
     from hwsim.workflow.warmup import warm_tile_kernels
-    warm_tile_kernels(processes=2, calibration=True)
+    warm_tile_kernels(processes=2, calibration=True, cells=True)
 
 
 @pytest.fixture(scope="module")

@@ -6,7 +6,10 @@ the same kernels at the same time (minutes on a 2-core machine) while the progre
 ``warm`` runs, in the calling process, one tiny training step of every distinct (rule, periphery, update
 scheme) among the configs — kernels are compiled per argument types, not per device model — so that the
 workers start with the cache filled. With ``processes`` > 1 a helper process compiles the constant-step
-batch update, the device-by-device update and the devices' pulse kernel while the caller compiles the others.
+batch update and the devices' pulse kernel while the caller compiles the others. The device-by-device update
+(dense trains on other devices) is left out: training steps' trains are sparse (every demo point and the MNIST
+epoch take the list walk or the constant-step batch update), and it compiles at its first use on a machine
+(≈ 7 s).
 """
 from __future__ import annotations
 
@@ -58,21 +61,22 @@ def warm(configs, progress: bool = True, processes: int = 1) -> int:
     return len(todo)
 
 
-def warm_tile_kernels(processes: int = 1, calibration: bool = False) -> None:
-    """Compile (or load) the tile kernels whose use a tiny random step does not decide: the three stochastic
-    update kernels (which one a step takes depends on the device model and on how dense its trains are), the counted
+def warm_tile_kernels(processes: int = 1, calibration: bool = False, cells: bool = False) -> None:
+    """Compile (or load) the tile kernels whose use a tiny random step does not decide: the stochastic update
+    kernels (which one a step takes depends on the device model and on how dense its trains are; the
+    device-by-device one only with ``cells``), the counted
     update, the reads, the devices' own pulse kernel, and with ``calibration`` the symmetry-point calibration's.
     Argument types are the same for every device model, so one tiny tile compiles them for all. ``processes``
-    > 1: a helper process compiles the batch and device-by-device updates and the device kernel, and with
-    ``calibration`` the counted update, while this one compiles the rest."""
-    helper = _start_helper(counted=calibration) if processes > 1 and not _dense_kernel_cached() else None
+    > 1: a helper process compiles the kernels of dense trains and the device kernel, and with ``calibration``
+    the counted update, while this one compiles the rest."""
+    helper = _start_helper(calibration, cells) if processes > 1 and not _dense_kernel_cached() else None
     helper_counts = helper is not None and calibration      # the helper takes the counted update too
     try:
         _warm_tile_kernels(False, calibration, counted=not helper_counts)
     finally:
         if helper is not None:
             helper.wait()                               # its kernels are in the cache now (or compile below)
-    _warm_tile_kernels(True, False, counted=True)
+    _warm_tile_kernels(True, False, counted=True, cells=cells)
 
 
 def _dense_kernel_cached() -> bool:
@@ -85,21 +89,21 @@ def _dense_kernel_cached() -> bool:
         return False
 
 
-def _start_helper(counted: bool):
+def _start_helper(counted: bool, cells: bool):
     """A helper process that compiles (or loads) the dense half of the kernels; None if it cannot start."""
     import subprocess
     import sys
-    code = f"from hwsim.workflow.warmup import _warm_tile_kernels; _warm_tile_kernels(True, False, {counted})"
+    code = f"from hwsim.workflow.warmup import _warm_tile_kernels; _warm_tile_kernels(True, False, {counted}, {cells})"
     try:
         return subprocess.Popen([sys.executable, "-c", code], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     except OSError:
         return None
 
 
-def _warm_tile_kernels(dense: bool, calibration: bool, counted: bool) -> None:
+def _warm_tile_kernels(dense: bool, calibration: bool, counted: bool, cells: bool = False) -> None:
     """A part of ``warm_tile_kernels``: ``dense``, the kernels of dense trains (the constant-step batch update,
-    the device-by-device update) and the devices' pulse kernel; otherwise the update through bit lists and the
-    reads (and the calibration);
+    with ``cells`` the device-by-device update) and the devices' pulse kernel; otherwise the update through bit
+    lists and the reads (and the calibration);
     ``counted``: the counted update."""
     from hwsim import devices
     from hwsim.hardware.tile import Tile
@@ -112,7 +116,7 @@ def _warm_tile_kernels(dense: bool, calibration: bool, counted: bool) -> None:
     if dense:
         if not _batch_update.signatures:
             tile.update(np.ones((4, 4)), np.full((4, 4), 0.5), 10.0)   # saturated trains: BL bits each, dense
-        if not _cell_update.signatures:
+        if cells and not _cell_update.signatures:
             tile.per_pulse = True                       # the same trains pulse by pulse: device by device
             tile.update(np.ones((4, 4)), np.full((4, 4), 0.5), 10.0)
         params = model.sample((4,), 0)
