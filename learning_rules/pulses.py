@@ -308,32 +308,30 @@ def _train_work(rows_bits, cols_bits, bl):
 
 
 def stochastic_update(model, n_states, prm_p, prm_m, consts, w_p, w_m, off_p, off_m, counts, rows_bits,
-                      rows_neg, cols_bits, cols_neg, bl, pair_mode, key, wkey, fast=True, kernel=None):
+                      rows_neg, cols_bits, cols_neg, bl, pair_mode, key, wkey, fast=True):
     """Apply the coincidence pulses of a batch to a tile, in place; returns the pulses fired.
 
     rows_bits/rows_neg: (rows, batch) trains and signs of d; cols_bits/cols_neg: (batch, cols) trains and
     signs of x. w_p, w_m: stored device states (rows·cols,) of G+ and G−; off_p, off_m: their write-noise
     offsets (apparent state = stored + offset); counts (4, rows·cols) int64: potentiation and depression pulses
     of G+, then of G−. A device sees its pulses sample after sample, in sample b one pulse of one sign for every
-    bit t set in both A_bi and B_bj. A
-    device pulsed in the call ends with the write noise drawn at counter (2·cell + side)·2³² + batch·bl of
-    ``wkey`` from its final state (an offset depends only on the device's last pulse, so this equals a fresh
-    draw at every pulse in distribution).
+    bit t set in both A_bi and B_bj. A device pulsed in the call ends with the write noise drawn at counter
+    (2·cell + side)·2³² + batch·bl of ``wkey`` from its final state (an offset depends only on the device's last
+    pulse, so this equals a fresh draw at every pulse in distribution).
 
-    Three kernels. Pulse by pulse, with the same results: through bit lists (``_pulse_update``, work ∝ pulses)
-    or device by device (``_cell_update``, work ∝ active rows × batch × columns + pulses), whichever does
-    less work (``kernel``: "lists" or "cells" to choose). For dense trains (more than ``SPARSE_BITS`` bits per
-    input train on average) on constant-step devices without levels with ``fast``: the whole batch per device at
-    once (``_batch_update``), other draws.
+    Three kernels. Pulse by pulse, the same pulses and physics but each with its own draws (module docstring):
+    through bit lists (``_pulse_update``, work ∝ pulses) or device by device (``_cell_update``, work ∝ active
+    rows × batch × columns + pulses), the second when the expected pulses exceed ``CELL_WORK`` × its visits
+    (BL < 64; the choice depends on the trains only, so results stay reproducible). For dense trains (more than
+    ``SPARSE_BITS`` bits per input train on average) on constant-step devices without levels with ``fast``: the
+    whole batch per device at once (``_batch_update``).
     """
     batch, cols = cols_neg.shape
     x_bits, pulses, active = _train_work(rows_bits, cols_bits, bl)
     if fast and model == CONSTANT and n_states == 0 and x_bits > SPARSE_BITS * batch * cols:
         return _batch_update(prm_p, prm_m, w_p, w_m, off_p, off_m, counts, rows_bits, rows_neg, cols_bits,
                              cols_neg, *bit_lists(cols_bits, bl), bl, pair_mode, key, wkey)
-    if kernel not in (None, "lists", "cells"):
-        raise ValueError(f"kernel must be None, 'lists' or 'cells', got {kernel!r}")
-    if bl < 64 and (kernel == "cells" or (kernel is None and pulses > CELL_WORK * active * batch * cols)):
+    if bl < 64 and pulses > CELL_WORK * active * batch * cols:
         sign = np.uint64(1) << np.uint64(63)
         return _cell_update(model, n_states, prm_p, prm_m, consts, w_p, w_m, off_p, off_m, counts,
                             rows_bits | rows_neg * sign, np.ascontiguousarray(cols_bits.T | cols_neg.T * sign), bl,
