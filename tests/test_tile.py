@@ -256,17 +256,20 @@ from hwsim.hardware.tile import Tile
 numba.set_num_threads({threads})
 t = Tile(40, 30, devices.get_device("soft-bounds"), random_state=5, pair="both")
 rng = np.random.default_rng(6)
-for _ in range(100):
-    t.update(rng.uniform(0, 1, (8, 30)), rng.uniform(-1, 1, (8, 40)), lr=0.01)
+for lr in [0.0005] * 50 + [0.3] * 50:                # sparse trains (bit lists), then dense (device by device)
+    t.update(rng.uniform(0, 1, (8, 30)), rng.uniform(-1, 1, (8, 40)), lr=lr)
 y = t.forward(rng.uniform(0, 1, (8, 30)))
-print(hashlib.sha256(t.w_plus.tobytes() + t.w_minus.tobytes() + t.pulse_counts.tobytes() + y.tobytes()).hexdigest())
+from hwsim.learning_rules.pulses import _cell_update, _pulse_update
+print(hashlib.sha256(t.w_plus.tobytes() + t.w_minus.tobytes() + t.pulse_counts.tobytes() + y.tobytes()).hexdigest(),
+      len(_pulse_update.signatures), len(_cell_update.signatures))
 """
 
 
 def test_same_state_with_one_and_two_threads():
+    """Both pulse-by-pulse kernels, 100 updates, one and two threads: the same states, counts and reads."""
     out = [subprocess.run([sys.executable, "-c", _THREADS.format(threads=n)], capture_output=True, text=True,
-                          env=dict(os.environ, NUMBA_NUM_THREADS="2"), check=True).stdout.strip() for n in (1, 2)]
-    assert out[0] == out[1] and len(out[0]) == 64
+                          env=dict(os.environ, NUMBA_NUM_THREADS="2"), check=True).stdout.split() for n in (1, 2)]
+    assert out[0] == out[1] and len(out[0][0]) == 64 and out[0][1:] == ["1", "1"]
 
 
 @pytest.mark.parametrize("kwargs, message", [
