@@ -488,6 +488,29 @@ def _cell_affine(v, dirs, pos, cell_key, cu, cd, su, sd, sigma, lo, hi, mult, cl
     return v, low, high
 
 
+@njit(cache=True, inline="always")
+def _directions(row_s, cols_s, j, dirs, always, if_up, if_down, flip, only_up):
+    """The directions of device j's pulses over the batch into the bit string ``dirs`` (``_cell_side``), with
+    the routes as bit operations on up ∈ {0, 1}: a coincidence pulses this side if always | (up & if_up) |
+    (~up & if_down), in direction (up ^ flip) | only_up. Returns the pulses."""
+    pos = 0                                             # pulses so far
+    word = uint64(0)                                    # dirs[pos // 64] as built so far
+    for k in range(cols_s.shape[1]):                    # (all samples: indexing only the active ones was slower)
+        xb = cols_s[j, k]
+        up = (row_s[k] ^ xb) >> uint64(63)              # signs of d and x differ: W must grow
+        pulsed = always | (up & if_up) | ((up ^ uint64(1)) & if_down)
+        n = np.int64(popcount(row_s[k] & xb & _LOW63) * pulsed)
+        ones = ((uint64(1) << uint64(n)) - uint64(1)) & (uint64(0) - ((up ^ flip) | only_up))   # n ≤ 63
+        o = uint64(pos & 63)
+        word |= ones << o
+        dirs[pos >> 6] = word                           # (the same word until it is full)
+        full = uint64(0) - uint64(((pos + n) >> 6) != (pos >> 6))
+        word = (((ones >> uint64(1)) >> (uint64(63) - o)) & full) | (word & ~full)   # full: keep the spill
+        pos += n
+    dirs[pos >> 6] = word
+    return pos
+
+
 @njit(cache=True, fastmath={"contract"})
 def _cell_side(i, side, model, n_states, prm, consts, w, off, counts, cols_s, bl, pair_mode, key, wkey, row_s, dirs):
     """The pulses of row i on one side of its pairs, device by device (``_cell_update``): for device j, its
@@ -514,27 +537,17 @@ def _cell_side(i, side, model, n_states, prm, consts, w, off, counts, cols_s, bl
         always, if_up, if_down, flip, only_up = pair_mode == 2, 0, pair_mode == 1, 1, pair_mode == 1
     always, if_up, if_down = uint64(always), uint64(if_up), uint64(if_down)
     flip, only_up = uint64(flip), uint64(only_up)
+    plain = pair_mode == 0                              # G+ only: every coincidence pulses, in its direction
     fired = 0
     for jj in range(cols):
         j = np.int64(jj)
         cell = i * cols + j
-        pos = 0                                         # pulses so far
-        word = uint64(0)                                # dirs[pos // 64] as built so far
-        for k in range(batch):                          # (all samples: indexing only the active ones was slower)
-            xb = cols_s[j, k]
-            up = (row_s[k] ^ xb) >> uint64(63)             # signs of d and x differ: W must grow
-            pulsed = always | (up & if_up) | ((up ^ uint64(1)) & if_down)
-            n = np.int64(popcount(row_s[k] & xb & _LOW63) * pulsed)
-            ones = ((uint64(1) << uint64(n)) - uint64(1)) & (uint64(0) - ((up ^ flip) | only_up))
-            o = uint64(pos & 63)
-            word |= ones << o
-            dirs[pos >> 6] = word                       # (the same word until it is full)
-            full = uint64(0) - uint64(((pos + n) >> 6) != (pos >> 6))
-            word = (((ones >> uint64(1)) >> (uint64(63) - o)) & full) | (word & ~full)   # full: keep the spill
-            pos += n
+        if plain:                                       # (constants folded in: 5–7 % faster)
+            pos = _directions(row_s, cols_s, j, dirs, uint64(1), uint64(0), uint64(0), uint64(0), uint64(0))
+        else:
+            pos = _directions(row_s, cols_s, j, dirs, always, if_up, if_down, flip, only_up)
         if pos == 0:
             continue
-        dirs[pos >> 6] = word
         n_up = 0
         for q in range((pos >> 6) + 1):
             n_up += popcount(dirs[q])
