@@ -43,7 +43,7 @@ PAIR_MODES = {"plus": 0, "unidirectional": 1, "both": 2}
 D_TRAINS, X_TRAINS, DEVICE_NOISE, WRITE_NOISE = 0, 1, 2, 3          # sub-streams of an update's key
 ROWS_PER_CHUNK = 16          # rows per parallel task of the batch update (they share its scratch arrays)
 SPARSE_BITS = 4              # input trains with at most this many bits on average: pulse by pulse (constant-step)
-CELL_WORK = 1.0              # device by device when the expected pulses exceed this × active rows × batch × columns
+CELL_WORK = 0.5              # device by device when the expected pulses exceed this × active rows × batch × columns
 
 
 _LANES = uint64(0x0001000100010001)          # one 16-bit value repeated in the four lanes of a uint64
