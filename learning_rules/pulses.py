@@ -520,12 +520,12 @@ def _cell_side(i, side, model, n_states, prm, consts, w, off, counts, cols_s, bl
     """The pulses of row i on one side of its pairs, device by device (``_cell_update``): for device j, its
     coincidences over the batch (trains with their signs in bit 63: ``row_s`` the row's, ``cols_s`` (cols,
     batch) the input lines') become one bit string of directions in ``dirs`` (bit k: its k-th pulse in the call
-    is a potentiation), built without a branch per sample; then the device takes
-    its pulses in order, its state and parameters in registers, its k-th pulse drawing half k % 2 of hash
-    (2·cell + side)·2³² + k // 2 of ``key``. An affine device steps unclipped first, with one multiply and one
-    add on the state's dependency chain, and again clipped (from the same state, with the same draws) only if a
-    value left its bounds: the two agree otherwise (multiplies and adds may fuse: ``contract``, 7 % faster).
-    Counts and write noise as ``_side_pulses``. Returns the pulses fired."""
+    is a potentiation), built without a branch per sample (``_directions``); then the device takes its pulses in
+    order, its state and parameters in registers, its k-th pulse drawing half k % 2 of hash (2·cell + side)·2³² +
+    k // 2 of ``key``. An affine device steps unclipped first, with one multiply and one add on the state's
+    dependency chain, and again clipped (from the same state, with the same draws) only if a value left its
+    bounds: the two agree otherwise (multiplies and adds may fuse: ``contract``, 7 % faster). Counts and write
+    noise as ``_side_pulses``. Returns the pulses fired."""
     cols, batch = cols_s.shape
     linear = model == LINEAR
     mult = linear and consts[0] != 0.0
