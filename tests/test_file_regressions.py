@@ -223,6 +223,17 @@ def test_nan_conductances_or_scales_are_refused_by_consumers(tiny_trace, trace_c
     refused([command, trace_copy, *extra], trace_copy, "finite", where.split("/")[-1] if not attr else attr)
 
 
+@pytest.mark.parametrize("value", [np.nan, -1.0])
+def test_report_refuses_a_damaged_cost_coefficient(trace_copy, tmp_path, value):
+    """Cost coefficients are attributes (no checksum): a NaN or negative one is refused, naming file and
+    coefficient, instead of a report of NaN areas (found by test_fuzz_damaged_traces_slow)."""
+    _nan(trace_copy, "cost", "coefficient.adc_area")
+    if value == -1.0:
+        with h5py.File(trace_copy, "r+") as f:
+            f["cost"].attrs["coefficient.adc_area"] = value
+    refused(["report", trace_copy, "--json", "-o", str(tmp_path / "r.png")], trace_copy, "adc_area", ">= 0")
+
+
 @pytest.mark.parametrize("args, words", [(["--read-noise", "nan"], ["--read-noise", "finite"]),
                                          (["--read-noise", "inf"], ["--read-noise", "finite"]),
                                          (["--read-noise", "11"], ["--read-noise", "[0, 10]"]),

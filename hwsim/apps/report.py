@@ -41,12 +41,17 @@ def build(trace) -> dict:
 def _build(trace) -> dict:
     from hwsim.hardware.assembler import plan
     from hwsim.hardware.layers import LayerSpec
+    from hwsim.workflow.trace import TraceError
     state_build = json.loads(trace.f["state"].attrs["build"])
     specs = [LayerSpec(**d) for d in state_build["layers"]]
     tr, tc = state_build["tile_rows"], state_build["tile_cols"]
     matrices = plan(specs, tr, tc, state_build["shared_basis"], state_build["decorrelate"])
     cg = trace.f["cost"]
     coeff = {k.split(".", 1)[1]: float(v) for k, v in cg.attrs.items() if k.startswith("coefficient.")}
+    for k, v in coeff.items():                      # (attributes carry no checksum: a damaged one is refused here)
+        if not (np.isfinite(v) and v >= 0):
+            raise TraceError(f"{trace.path}: damaged trace: cost coefficient {k} must be a finite number >= 0, "
+                             f"got {v}")
     e = trace.epochs
     steps = int(trace.metrics()["steps"].sum()) if e else 0
 
