@@ -460,12 +460,10 @@ def _direction(dirs, k):
 
 @njit(cache=True, inline="always")
 def _cell_pulse(v, f, cu, cd, su, sd, sigma, lo, hi, mult, z, clip):
-    """One pulse of direction f (1.0: potentiation, 0.0: depression) of ``_cell_affine``."""
-    c = cd + f * (cu - cd)
-    s = sd + f * (su - sd)
-    if clip:
-        return _affine(v, c, s, sigma, lo, hi, mult, z)
-    return _affine_free(v, c, s, sigma, mult, z)
+    """One pulse of direction f (1.0: potentiation, 0.0: depression) of ``_cell_affine``; ``clip``: the same
+    value clipped to [lo, hi], so that the replay equals the unclipped pass wherever it stayed inside."""
+    v = _affine_free(v, cd + f * (cu - cd), sd + f * (su - sd), sigma, mult, z)
+    return min(max(v, lo), hi) if clip else v
 
 
 @njit(cache=True, inline="always")
