@@ -1,9 +1,13 @@
 """Synapse device physics: conductance-response models, variation, faults, drift, and published presets."""
 import os as _os
 
-# Numba's OpenMP threads otherwise spin after each parallel kernel and starve NumPy's BLAS threads
-# (measured: a 512×512 forward read took 8 ms instead of 0.5 ms on 2 cores). A user's setting wins.
-_os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
+# How long Numba's OpenMP threads spin for the next parallel kernel before they sleep (libgomp reads this when
+# the first kernel runs). Asleep, each kernel call waits ≈ 0.1 ms for the other thread to wake: one MNIST epoch
+# (≈ 25 small kernel calls per batch) took 7.0–8.7 s with OMP_WAIT_POLICY=PASSIVE and 4.8–5.0 s spinning
+# ≈ 1 ms (docs/tile.md, "Threads"). Training keeps NumPy's BLAS to one thread, whose spinning threads would
+# compete with these. A user's OMP_WAIT_POLICY or GOMP_SPINCOUNT wins.
+if "OMP_WAIT_POLICY" not in _os.environ:
+    _os.environ.setdefault("GOMP_SPINCOUNT", "100000")
 from .base import DeviceModel, DeviceParameters, nominal
 from .curves import NeuroSim, Piecewise, nonlinearity_to_a
 from .pulsed import ConstantStep, ExpStep, LinearStep, PowStep, PulsedModel, SoftBounds
