@@ -133,40 +133,6 @@ def bit_lists(bits, bl):
 
 
 @njit(cache=True, inline="always")
-def _gather(a, b, bl, x_bits, bit_ptr, bit_idx, runs, touched):
-    """The runs of one row in sample b (row train a): for every input line j whose train meets a, its
-    coincidence mask runs[j] = a ∧ x_bits[j] (uint64; one pulse per set bit) and j in touched[:k]; returns k.
-    Visits the lines listed for the bits of a (work ∝ pulses) or, when that is longer, every line."""
-    listed = 0
-    m = a
-    while m:
-        t = lowest_bit(m)
-        m &= m - uint64(1)
-        listed += bit_ptr[b * bl + t + 1] - bit_ptr[b * bl + t]
-    k = 0
-    cols = x_bits.shape[0]
-    if listed < cols:
-        m = a
-        while m:
-            t = lowest_bit(m)
-            m &= m - uint64(1)
-            for q in range(bit_ptr[b * bl + t], bit_ptr[b * bl + t + 1]):
-                j = bit_idx[q]
-                if runs[j] == 0:
-                    touched[k] = j
-                    k += 1
-                runs[j] |= uint64(1) << uint64(t)
-        return k
-    for j in range(cols):
-        m = a & x_bits[j]
-        if m != 0:
-            runs[j] = m
-            touched[k] = j
-            k += 1
-    return k
-
-
-@njit(cache=True, inline="always")
 def _write_noise(prm, cell, w, key, counter):
     """Write noise of a device just pulsed: the offset of its apparent state from its stored state w, a fresh
     N(0, σ_w²) draw (σ_w = ``prm[WNOISE]``) with the apparent state kept within the device's bounds."""
@@ -185,66 +151,64 @@ def _routes(pair_mode, up):
 
 @njit(cache=True, inline="always")
 def _path(acc, j, n, up, s_up, s_down):
-    """Add a run of n constant steps (up: +s_up, else −s_down) to device j's mean path; acc rows:
-    displacement, its maximum and minimum so far, Σ n·s², potentiation and depression pulses."""
-    s = s_up if up else -s_down
+    """Add a run of n constant steps (up: s_up, else s_down, which is negative) to device j's mean path; acc rows:
+    displacement, its maximum and minimum so far, Σ n·s², potentiation and depression pulses. n may be 0, which
+    leaves the path as it is."""
+    s = s_up if up else s_down
     m = acc[0, j] + n * s
     acc[0, j] = m
     acc[1, j] = max(acc[1, j], m)
     acc[2, j] = min(acc[2, j], m)
     acc[3, j] += n * s * s
-    acc[5 - np.int64(up), j] += n                  # by index: no branch on the (random) direction
+    acc[4, j] += n if up else 0.0
+    acc[5, j] += 0.0 if up else n
 
 
 @njit(cache=True)
-def _row_constant(i, prm_p, prm_m, w_p, w_m, counts, rows_bits, rows_neg, cols_bits, cols_neg, bit_ptr, bit_idx,
-                  bl, pair_mode, key, pulsed, cells, runs, touched, acc):
+def _row_constant(i, prm_p, prm_m, w_p, w_m, counts, rows_bits, rows_neg, cols_bits, cols_neg, bl, pair_mode, key,
+                  pulsed, cells, acc, steps):
     """Row i of a stochastic update on constant-step devices without levels, the whole batch at once: a
     device's pulses over the batch sum to a Gaussian step (mean Σ n_b·s_b, variance σ²·Σ n_b·s_b²; one draw
     at counter (2·cell + side)·2³² + batch·bl) unless its path can reach a bound: its mean path stays
     EXCURSION standard deviations of the final noise inside both bounds (by Lévy's inequality the noise's
     running maximum exceeds that with probability ≤ 2·Φ(−EXCURSION) = 1.2e-15). Other devices replay their
-    runs (``affine_run``, drawing at counter (2·cell + side)·2³² + b·bl + t for bit t of sample b). ``pulsed``
-    (2, cols) flags the devices pulsed, ``cells`` lists their columns; ``runs``, ``touched``: scratch (cols,),
-    runs zero; ``acc`` (2, 6, cols): scratch. Returns (pulses fired, columns listed)."""
+    runs (``affine_run``, drawing at counter (2·cell + side)·2³² + b·bl + t for bit t of sample b). The paths
+    are summed for every device in every sample with a row bit, in sample order, without a branch (n = 0 leaves
+    a path as it is): on bench_tile's inputs 2.3× faster than walking bit lists to the devices that coincide
+    (the kernel runs only for dense input trains), with the same sums. ``pulsed`` (2, cols) flags the devices
+    pulsed, ``cells`` lists their columns; ``acc`` (2, 6, cols) and ``steps`` (4, cols): scratch. Returns
+    (pulses fired, columns listed)."""
     batch = rows_bits.shape[1]
     cols = cols_neg.shape[1]
     base = i * cols
     acc_p, acc_m = acc[0], acc[1]
     sup_p, sdn_p = prm_p[S_UP, base:base + cols], prm_p[S_DOWN, base:base + cols]
     sup_m, sdn_m = prm_m[S_UP, base:base + cols], prm_m[S_DOWN, base:base + cols]
-    n_cells = 0
+    acc[:, :, :] = 0.0
+    for j in range(cols):                               # the row's steps, contiguous
+        steps[0, j], steps[1, j] = sup_p[j], -sdn_p[j]
+        steps[2, j], steps[3, j] = sup_m[j], -sdn_m[j]
     for b in range(batch):
         a = rows_bits[i, b]
         if a == 0:
             continue
         neg_d = rows_neg[i, b]
-        x_neg = cols_neg[b]
-        k = _gather(a, b, bl, cols_bits[b], bit_ptr, bit_idx, runs, touched)
-        for q in range(k):                              # first run of a device in this call: clear its path
-            j = touched[q]
-            if not pulsed[0, j]:
-                pulsed[0, j] = True
-                acc[:, :, j] = 0.0
-                cells[n_cells] = j
-                n_cells += 1
-        if pair_mode == 0:                              # G+ only: the common case, kept branch-light
-            for q in range(k):
-                j = touched[q]
-                _path(acc_p, j, popcount(runs[j]), neg_d != x_neg[j], sup_p[j], sdn_p[j])
-                runs[j] = 0
+        x_bits, x_neg = cols_bits[b], cols_neg[b]
+        if pair_mode == 0:                              # G+ only: the common case, without routes (14 % faster)
+            for j in range(cols):
+                _path(acc_p, j, np.float64(popcount(a & x_bits[j])), neg_d != x_neg[j], steps[0, j], steps[1, j])
             continue
-        for q in range(k):
-            j = touched[q]
-            n = popcount(runs[j])
-            runs[j] = 0
-            to_p, to_m, dir_m = _routes(pair_mode, neg_d != x_neg[j])
-            if to_p:
-                _path(acc_p, j, n, neg_d != x_neg[j], sup_p[j], sdn_p[j])
-            if to_m:
-                _path(acc_m, j, n, dir_m, sup_m[j], sdn_m[j])
-    for q in range(n_cells):                            # from here on: devices that moved
-        pulsed[0, cells[q]] = False
+        for j in range(cols):
+            n = np.float64(popcount(a & x_bits[j]))
+            up = neg_d != x_neg[j]
+            to_p, to_m, up_m = _routes(pair_mode, up)
+            _path(acc_p, j, n * to_p, up, steps[0, j], steps[1, j])
+            _path(acc_m, j, n * to_m, up_m, steps[2, j], steps[3, j])
+    n_cells = 0
+    for j in range(cols):
+        if acc_p[4, j] + acc_p[5, j] + acc_m[4, j] + acc_m[5, j] > 0.0:
+            cells[n_cells] = j
+            n_cells += 1
     n_fired = 0
     for side in range(2):
         prm = prm_p if side == 0 else prm_m
@@ -330,7 +294,7 @@ def stochastic_update(model, n_states, prm_p, prm_m, consts, w_p, w_m, off_p, of
     x_bits, pulses, active = _train_work(rows_bits, cols_bits, bl)
     if fast and model == CONSTANT and n_states == 0 and x_bits > SPARSE_BITS * batch * cols:
         return _batch_update(prm_p, prm_m, w_p, w_m, off_p, off_m, counts, rows_bits, rows_neg, cols_bits,
-                             cols_neg, *bit_lists(cols_bits, bl), bl, pair_mode, key, wkey)
+                             cols_neg, bl, pair_mode, key, wkey)
     if bl < 64 and pulses > CELL_WORK * active * batch * cols:
         sign = np.uint64(1) << np.uint64(63)
         return _cell_update(model, n_states, prm_p, prm_m, consts, w_p, w_m, off_p, off_m, counts,
@@ -676,26 +640,24 @@ def _cell_update(model, n_states, prm_p, prm_m, consts, w_p, w_m, off_p, off_m, 
 
 
 @njit(cache=True, parallel=True)
-def _batch_update(prm_p, prm_m, w_p, w_m, off_p, off_m, counts, rows_bits, rows_neg, cols_bits, cols_neg, bit_ptr,
-                  bit_idx, bl, pair_mode, key, wkey):
+def _batch_update(prm_p, prm_m, w_p, w_m, off_p, off_m, counts, rows_bits, rows_neg, cols_bits, cols_neg, bl,
+                  pair_mode, key, wkey):
     """``stochastic_update`` of constant-step devices without levels, a row's devices over the whole batch at
     once (``_row_constant``); a device pulsed in the call draws its write noise once, after its last pulse.
-    Chunks of rows run in parallel; the work is rows × batch × cols bit tests plus the runs."""
+    Chunks of rows run in parallel; the work is active rows × batch × cols plus a draw per device pulsed."""
     rows, batch = rows_bits.shape
     cols = cols_neg.shape[1]
     fired = np.zeros(rows, np.int64)
     chunks = (rows + ROWS_PER_CHUNK - 1) // ROWS_PER_CHUNK
     for chunk in prange(chunks):
-        # scratch for the chunk's rows: flags, cell lists, coincidence masks, constant-step paths
+        # scratch for the chunk's rows: flags, cell lists, constant-step paths, steps
         pulsed = np.zeros((2, cols), np.bool_)
         cells = np.empty(cols, np.int64)
-        touched = np.empty(cols, np.int64)
-        runs = np.zeros(cols, np.uint64)
         acc = np.empty((2, 6, cols))
+        steps = np.empty((4, cols))
         for i in range(chunk * ROWS_PER_CHUNK, min(rows, (chunk + 1) * ROWS_PER_CHUNK)):
             fired[i], n_cells = _row_constant(i, prm_p, prm_m, w_p, w_m, counts, rows_bits, rows_neg, cols_bits,
-                                              cols_neg, bit_ptr, bit_idx, bl, pair_mode, key, pulsed, cells, runs,
-                                              touched, acc)
+                                              cols_neg, bl, pair_mode, key, pulsed, cells, acc, steps)
             for q in range(n_cells):
                 j = cells[q]
                 cell = i * cols + j
