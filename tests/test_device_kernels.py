@@ -202,3 +202,14 @@ def test_step_validates_its_inputs():
     with pytest.raises(ValueError, match="float64"):
         model.step(np.zeros(4, np.float32), 1, 1, params)
     assert isinstance(kernel_key(3), np.uint64)
+
+
+@pytest.mark.parametrize("env, expect", [({}, "100000"), ({"GOMP_SPINCOUNT": "7"}, "7"),
+                                         ({"OMP_WAIT_POLICY": "PASSIVE"}, "None")])
+def test_openmp_threads_spin_about_a_millisecond_unless_the_user_chose(env, expect):
+    """``devices`` sets GOMP_SPINCOUNT (a sleeping OpenMP thread took ≈ 0.1 ms to wake at every kernel call);
+    a user's GOMP_SPINCOUNT or OMP_WAIT_POLICY wins."""
+    base = {k: v for k, v in os.environ.items() if k not in ("GOMP_SPINCOUNT", "OMP_WAIT_POLICY")}
+    out = subprocess.run([sys.executable, "-c", "import os, hwsim.devices; print(os.environ.get('GOMP_SPINCOUNT'))"],
+                         env={**base, **env}, capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == expect
