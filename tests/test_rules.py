@@ -267,8 +267,13 @@ def test_training_on_digits_learns():
 @pytest.mark.parametrize("rule, target", [("bp", 0.95), ("dfa", 0.90), ("dfa_svd", 0.90), ("bp+center+decor", 0.90),
                                           ("dfa+center+decor", 0.90), ("enn", 0.90), ("enn_local", 0.90)])
 def test_accuracy_targets_on_the_ideal_device(rule, target):
+    """The float limit: ideal device and ideal periphery. Since a1cb4ba the ideal device keeps the default
+    periphery (8-bit DAC/ADC, output noise) unless asked; with it dfa reached 0.875 and enn_local 0.797
+    (bisected 2026-12-04). enn_local also lost accuracy when scale-aware factor updates became its default
+    (de106f9): 0.735 here, 0.914 with rule.scale_aware=False — an open finding, not a tuned-away one."""
     from hwsim.workflow.experiment import run
-    assert run(rule, "ideal", epochs=30, progress=False)["test_accuracy"] >= target
+    res = run(rule, "ideal", epochs=30, progress=False, sets={"periphery.preset": "ideal"})
+    assert res["test_accuracy"] >= target
 
 
 @pytest.mark.parametrize("rule", ["dfa_svd+center+decor", "dfa_svd+unidirectional", "enn+center+decor"])
