@@ -56,6 +56,29 @@ def test_stochastic_update_equals_numpy_reference(pair, device, lr, kernel, monk
         assert np.any(np.abs(tile.w_plus) == 0.03)
 
 
+@pytest.mark.parametrize("pair", ["plus", "both"])
+def test_device_by_device_update_with_draws_in_the_outer_bins_equals_the_reference(pair, monkeypatch):
+    """Enough pulses per device (≈ 180) that some draws fall in ``normal32``'s outer bins (2 in 4096), which the
+    device-by-device kernel takes outside its inner loops (pairs of devices stop there, single devices step
+    them apart): against the NumPy reference, and the outer bins were drawn."""
+    from hwsim.learning_rules import pulses
+    monkeypatch.setattr(pulses, "CELL_WORK", 0.0)
+    tile = Tile(12, 16, devices.SoftBounds(dw_min=0.001), Periphery.ideal(), random_state=5, pair=pair)
+    rng = np.random.default_rng(6)
+    x, d = rng.uniform(0, 1, (24, 16)), rng.uniform(-1, 1, (24, 12))
+    key = stream_key(tile.keys["pulses"], tile.steps)
+    want = ref.stochastic_update(tile, x, d, 0.2, 31, key, "cells")
+    tile.update(x, d, lr=0.2)
+    np.testing.assert_allclose(tile.w_plus, want[0], rtol=1e-12, atol=1e-12)
+    np.testing.assert_allclose(tile.w_minus, want[1], rtol=1e-12, atol=1e-12)
+    np.testing.assert_array_equal(tile.pulse_counts, want[2])
+    fired = tile.pulse_counts[0] + tile.pulse_counts[1]           # G+'s pulses per device
+    dkey = stream_key(key, pulses.DEVICE_NOISE)
+    outer = sum(int(np.sum(np.abs(ref.pulse_normals(dkey, 2 * cell, np.arange(n), shift=32)) >= 3.4895))
+                for cell, n in enumerate(fired.reshape(-1)))
+    assert fired.mean() > 150 and outer >= 5
+
+
 @pytest.mark.parametrize("pair", ["plus", "unidirectional", "both"])
 def test_mean_stochastic_update_is_the_sgd_step(pair):
     """Ideal constant step, every pair mode: E[ΔW] = −lr·dᵀx. A coincidence moves W by dw_pair (dw, or 2·dw
