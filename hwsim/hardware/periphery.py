@@ -10,7 +10,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import numpy as np
-from numba import njit
+from numba import njit, prange
 
 from hwsim.devices import validation as v
 from hwsim.devices.rng import normal, subkey
@@ -100,13 +100,10 @@ def _step(bits: int, full_scale: float) -> float:
     return full_scale / (2 ** (bits - 1) - 1) if bits else 0.0
 
 
-# The converters run on one thread: they are small (≈ 20–50 µs per MNIST read), and a parallel kernel between
-# two BLAS calls left Numba's threads spinning beside BLAS's (bench_tile's 512 × 512 forward read: 9.8 ms on two
-# threads with parallel converters and spinning threads, 0.87 ms with these).
-@njit(cache=True)
+@njit(cache=True, parallel=True)
 def _dac(x, out, scales, step, full_scale, abs_max):
     batch, n = x.shape
-    for b in range(batch):
+    for b in prange(batch):
         s = 1.0
         if abs_max:
             m = 0.0
@@ -118,10 +115,10 @@ def _dac(x, out, scales, step, full_scale, abs_max):
             out[b, j] = _quantize1(x[b, j] / s, step, full_scale)
 
 
-@njit(cache=True)
+@njit(cache=True, parallel=True)
 def _adc(y, scales, step, full_scale, noise, key):
     batch, n = y.shape
-    for b in range(batch):
+    for b in prange(batch):
         k = subkey(key, b)
         for i in range(n):
             v = y[b, i]
