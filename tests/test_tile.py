@@ -394,3 +394,26 @@ def test_bit_lists_list_the_lines_of_every_sample_and_bit_in_order(bl):
     want = [[j for j in range(11) if int(bits[b, j]) >> t & 1] for b in range(6) for t in range(bl)]
     assert ptr[0] == 0 and len(ptr) == 6 * bl + 1
     assert [list(idx[ptr[k]:ptr[k + 1]]) for k in range(6 * bl)] == want
+
+
+def test_reads_run_on_one_blas_thread_and_restore_the_count(monkeypatch):
+    """A tile's matrix products run on one BLAS thread (BLAS threads spinning beside Numba's made a 512 × 512
+    read 10× slower), and the caller's thread count comes back afterwards."""
+    from threadpoolctl import ThreadpoolController, threadpool_limits
+    from hwsim.hardware import tile as tile_mod
+    seen = []
+    real = tile_mod._one_blas_thread
+
+    @tile_mod.contextmanager
+    def spy():
+        with real():
+            seen.append([i["num_threads"] for i in ThreadpoolController().select(user_api="blas").info()])
+            yield
+    monkeypatch.setattr(tile_mod, "_one_blas_thread", spy)
+    tile = Tile(8, 6, IDEAL_DEVICE, Periphery.ideal(), random_state=0)
+    with threadpool_limits(limits=2, user_api="blas"):
+        tile.forward(np.ones((3, 6)))
+        tile.backward(np.ones((3, 8)))
+        after = [i["num_threads"] for i in ThreadpoolController().select(user_api="blas").info()]
+    assert len(seen) == 2 and all(n == [1] * len(n) for n in seen) and seen[0]
+    assert after == [2] * len(after)

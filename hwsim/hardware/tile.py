@@ -16,6 +16,7 @@ Random streams come from the tile's seed (``random_state``; in a network, the se
 from __future__ import annotations
 
 import numbers
+from contextlib import contextmanager
 
 import numpy as np
 from numba import njit
@@ -72,6 +73,29 @@ def _squared_inputs_dot(xq, g):
     for j in range(n):
         total += acc[j] * g[j]
     return total
+
+
+_BLAS = []          # NumPy's BLAS libraries (threadpoolctl's controllers), found at the first read
+
+
+@contextmanager
+def _one_blas_thread():
+    """NumPy's BLAS on one thread for a tile's matrix products, its thread count restored after (≈ 5 µs).
+    The products are tile-sized, and BLAS threads spinning beside Numba's (which spin ≈ 1 ms after a kernel,
+    ``devices.__init__``) slowed them: bench_tile's 512 × 512 forward read took 9.8 ms with two BLAS threads
+    against 0.7 ms with one. Training already runs on one BLAS thread (``trainer.train``)."""
+    if not _BLAS:
+        from threadpoolctl import ThreadpoolController
+        _BLAS.append(ThreadpoolController().select(user_api="blas").lib_controllers)
+    libs = _BLAS[0]
+    before = [lib.num_threads for lib in libs]
+    for lib in libs:
+        lib.set_num_threads(1)
+    try:
+        yield
+    finally:
+        for lib, n in zip(libs, before):
+            lib.set_num_threads(n)
 
 
 def _scalar(state, name):
@@ -326,19 +350,22 @@ class Tile:
         self._gsum = (k * by_col + off * self.rows, k * by_row + off * self.cols)
 
     def _mvm(self, x: np.ndarray, transpose: bool) -> np.ndarray:
-        """Analog MVM of the (DAC'd) inputs: ideal, or with device read noise and IR drop."""
+        """Analog MVM of the (DAC'd) inputs: ideal, or with device read noise and IR drop. Its matrix products
+        run on one BLAS thread (``_one_blas_thread``)."""
         per, dev = self.periphery, self.device
         solver = per.solver_for(self.rows * self.cols)
-        if solver is None:
-            self._refresh()
-            y = x @ self._w32 if transpose else x @ self._w32.T
-        else:
-            y = self._ir_drop_mvm(x, transpose, solver)
+        with _one_blas_thread():
+            if solver is None:
+                self._refresh()
+                y = x @ self._w32 if transpose else x @ self._w32.T
+            else:
+                y = self._ir_drop_mvm(x, transpose, solver)
+            if dev.read_noise:
+                # per read, each device's conductance is G·(1 + σξ): the output noise is Gaussian with variance
+                # σ²·Σ_j (G+_ij² + G−_ij²)·x_j², conductances in weight units (G / siemens_per_weight)
+                g2 = self._w_abs2(transpose)
+                std = dev.read_noise * np.sqrt((x * x) @ g2)
         if dev.read_noise:
-            # per read, each device's conductance is G·(1 + σξ): the output noise is Gaussian with variance
-            # σ²·Σ_j (G+_ij² + G−_ij²)·x_j², conductances in weight units (G / siemens_per_weight)
-            g2 = self._w_abs2(transpose)
-            std = dev.read_noise * np.sqrt((x * x) @ g2)
             y += std * self._read_generator(_DEVICE_NOISE).standard_normal(y.shape, dtype=np.float32)
         return y
 
