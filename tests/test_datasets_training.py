@@ -53,6 +53,8 @@ def test_npz(tmp_path):
     (b"\x00\x00\x07\x01\x00\x00\x00\x02", "unknown IDX data type"),
     (b"\x00\x00\x08\x02\x00\x00", "truncated header"),
     (b"\x00\x00\x08\x01\x00\x00\x00\x05\x01\x02", "promises 5 bytes"),
+    # an empty dimension beside two whose product overflows (found by the slow fuzz test): 0 bytes promised
+    (b"\x00\x00\x08\x03\x00\x00\x00\x00\xff\xff\xff\xff\xff\xff\xff\xff", "not a valid array shape"),
 ])
 def test_malformed_idx_files_are_named(tmp_path, content, message):
     p = tmp_path / "x-idx1-ubyte"

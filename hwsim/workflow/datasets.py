@@ -117,7 +117,10 @@ def read_idx(path: str) -> np.ndarray:
     body = data[4 + 4 * ndim:]
     if len(body) != need:
         raise ValueError(f"{path}: header promises {need} bytes of data for shape {shape}, file has {len(body)}")
-    return np.frombuffer(body, dtype).reshape(shape)
+    try:
+        return np.frombuffer(body, dtype).reshape(shape)
+    except ValueError:          # an empty dimension beside ones whose product overflows: NumPy refuses the shape
+        raise ValueError(f"{path}: header shape {shape} is not a valid array shape") from None
 
 
 def _find(folder, stem):
