@@ -3,9 +3,9 @@ import os as _os
 
 # How long Numba's OpenMP threads spin for the next parallel kernel before they sleep (libgomp reads this when
 # the first kernel runs). Asleep, each kernel call waits ≈ 0.1 ms for the other thread to wake: one MNIST epoch
-# (≈ 25 small kernel calls per batch) took 7.0–8.7 s with OMP_WAIT_POLICY=PASSIVE and 4.8–5.0 s spinning
-# ≈ 1 ms (docs/tile.md, "Threads"). Training keeps NumPy's BLAS to one thread, whose spinning threads would
-# compete with these. A user's OMP_WAIT_POLICY or GOMP_SPINCOUNT wins.
+# (≈ 25 small kernel calls per batch) took 7.1–8.0 s with OMP_WAIT_POLICY=PASSIVE and 4.6–4.75 s spinning
+# ≈ 1 ms (alternated; docs/tile.md, "Threads"). Training and tile reads keep NumPy's BLAS to one thread, whose
+# spinning threads would compete with these. A user's OMP_WAIT_POLICY or GOMP_SPINCOUNT wins.
 if "OMP_WAIT_POLICY" not in _os.environ:
     _os.environ.setdefault("GOMP_SPINCOUNT", "100000")
 from .base import DeviceModel, DeviceParameters, nominal

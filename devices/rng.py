@@ -133,19 +133,6 @@ _INV_2_20 = 1.0 / 1048576.0
 
 
 @njit(cache=True, inline="always")
-def normal32(u):
-    """Standard normal from 32 random bits u (a uint64 below 2³²): the top 12 bits pick the bin, the low 20
-    place the draw linearly inside it; the two outer bins take the exact tail (``_normal_tail``) from a hash of
-    u alone, so the two halves of one 64-bit hash give two independent normals."""
-    b = u >> uint64(20)
-    if b == 0:
-        return -_normal_tail(mix64(u))
-    if b == _NBINS - 1:
-        return _normal_tail(mix64(u))
-    return normal32_inner(u)
-
-
-@njit(cache=True, inline="always")
 def normal32_tail(u):
     """Whether ``normal32(u)`` falls in an outer bin (probability 2/4096), which calls ``_normal_tail``."""
     return (u >> uint64(20)) - uint64(1) >= uint64(_NBINS - 2)
@@ -160,6 +147,17 @@ def normal32_inner(u):
     f = float(u & uint64(0xFFFFF)) * _INV_2_20
     lo = NORMAL_EDGES[b]
     return lo + f * (NORMAL_EDGES[b + uint64(1)] - lo)
+
+
+@njit(cache=True, inline="always")
+def normal32(u):
+    """Standard normal from 32 random bits u (a uint64 below 2³²): the top 12 bits pick the bin, the low 20
+    place the draw linearly inside it; the two outer bins take the exact tail (``_normal_tail``) from a hash of
+    u alone, so the two halves of one 64-bit hash give two independent normals."""
+    if normal32_tail(u):
+        t = _normal_tail(mix64(u))
+        return -t if u >> uint64(20) == 0 else t
+    return normal32_inner(u)
 
 
 _MASK = (1 << 64) - 1

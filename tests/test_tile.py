@@ -399,12 +399,15 @@ def test_bit_lists_list_the_lines_of_every_sample_and_bit_in_order(bl):
 def test_reads_run_on_one_blas_thread_and_restore_the_count(monkeypatch):
     """A tile's matrix products run on one BLAS thread (BLAS threads spinning beside Numba's made a 512 × 512
     read 10× slower), and the caller's thread count comes back afterwards."""
+    import contextlib
+
     from threadpoolctl import ThreadpoolController, threadpool_limits
+
     from hwsim.hardware import tile as tile_mod
     seen = []
     real = tile_mod._one_blas_thread
 
-    @tile_mod.contextmanager
+    @contextlib.contextmanager
     def spy():
         with real():
             seen.append([i["num_threads"] for i in ThreadpoolController().select(user_api="blas").info()])
