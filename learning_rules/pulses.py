@@ -43,7 +43,8 @@ PAIR_MODES = {"plus": 0, "unidirectional": 1, "both": 2}
 D_TRAINS, X_TRAINS, DEVICE_NOISE, WRITE_NOISE = 0, 1, 2, 3          # sub-streams of an update's key
 ROWS_PER_CHUNK = 16          # rows per parallel task of the batch update (they share its scratch arrays)
 SPARSE_BITS = 4              # input trains with at most this many bits on average: pulse by pulse (constant-step)
-CELL_WORK = 0.5              # device by device when the expected pulses exceed this × active rows × batch × columns
+DIRECTION_BLOCK = 256        # columns whose directions the device-by-device update builds at once
+CELL_WORK = 0.2              # device by device when the expected pulses exceed this × active rows × batch × columns
 
 
 _LANES = uint64(0x0001000100010001)          # one 16-bit value repeated in the four lanes of a uint64
@@ -298,7 +299,7 @@ def stochastic_update(model, n_states, prm_p, prm_m, consts, w_p, w_m, off_p, of
     if bl < 64 and pulses > CELL_WORK * active * batch * cols:
         sign = np.uint64(1) << np.uint64(63)
         return _cell_update(model, n_states, prm_p, prm_m, consts, w_p, w_m, off_p, off_m, counts,
-                            rows_bits | rows_neg * sign, np.ascontiguousarray(cols_bits.T | cols_neg.T * sign), bl,
+                            rows_bits | rows_neg * sign, cols_bits | cols_neg * sign, bl,
                             pair_mode, key, wkey)
     return _pulse_update(model, n_states, prm_p, prm_m, consts, w_p, w_m, off_p, off_m, counts, rows_bits,
                          rows_neg, cols_neg, *bit_lists(cols_bits, bl), bl, pair_mode, key, wkey)
@@ -503,34 +504,72 @@ def _cell_affine_two(va, da, ka, cua, cda, sua, sda, siga, vb, db, kb, cub, cdb,
 
 
 @njit(cache=True, inline="always")
-def _directions(row_s, cols_s, j, dirs, always, if_up, if_down, flip, only_up):
-    """The directions of device j's pulses over the batch into the bit string ``dirs`` (``_cell_side``), with
-    the routes as bit operations on up ∈ {0, 1}: a coincidence pulses this side if always | (up & if_up) |
-    (~up & if_down), in direction (up ^ flip) | only_up. Returns the pulses."""
-    pos = 0                                             # pulses so far
-    word = uint64(0)                                    # dirs[pos // 64] as built so far
-    for k in range(cols_s.shape[1]):                    # (all samples: indexing only the active ones was slower)
-        xb = cols_s[j, k]
-        up = (row_s[k] ^ xb) >> uint64(63)              # signs of d and x differ: W must grow
-        pulsed = always | (up & if_up) | ((up ^ uint64(1)) & if_down)
-        n = np.int64(popcount(row_s[k] & xb & _LOW63) * pulsed)
-        ones = ((uint64(1) << uint64(n)) - uint64(1)) & (uint64(0) - ((up ^ flip) | only_up))   # n ≤ 63
-        o = uint64(pos & 63)
-        word |= ones << o
-        dirs[pos >> 6] = word                           # (the same word until it is full)
-        full = uint64(0) - uint64(((pos + n) >> 6) != (pos >> 6))
-        word = (((ones >> uint64(1)) >> (uint64(63) - o)) & full) | (word & ~full)   # full: keep the spill
-        pos += n
-    dirs[pos >> 6] = word
-    return pos
+def _row_directions(row_s, xs, c0, c1, buf, flags, pos, word, always, if_up, if_down, flip, only_up):
+    """The directions of the pulses over the batch of devices c0 … c1 − 1 of a row, all columns at once (the
+    loop over columns vectorises: 0.4 against 1.4 ns per visit of a device and sample): device j's bit string
+    (bit k: its k-th pulse is a potentiation) is built in ``word[j − c0]`` word by word, the word as it stands
+    after sample b is kept in ``buf[b, j − c0]``, and bit b of ``flags[b // 64, j − c0]`` says that it filled in
+    sample b; ``_gather_directions`` puts a device's full words together. Routes as bit operations on
+    up ∈ {0, 1}: a coincidence pulses this side if always | (up & if_up) | (~up & if_down), in direction
+    (up ^ flip) | only_up. ``pos[j − c0]``: the device's pulses. Needs bl < 64 (a sample fills at most one
+    word)."""
+    batch = xs.shape[0]
+    m = c1 - c0
+    for q in range(m):
+        pos[q] = 0
+        word[q] = 0
+    for h in range(flags.shape[0]):
+        for q in range(m):
+            flags[h, q] = 0
+    for b in range(batch):
+        r = row_s[b]
+        if not r & _LOW63:                              # (no pulse in this sample: nothing fills)
+            continue
+        bit = uint64(b & 63)
+        fb = flags[b >> 6]
+        xb = xs[b]
+        bb = buf[b]
+        for q in range(m):
+            x = xb[c0 + q]
+            up = (r ^ x) >> uint64(63)                 # signs of d and x differ: W must grow
+            pulsed = always | (up & if_up) | ((up ^ uint64(1)) & if_down)
+            n = uint64(popcount(r & x & _LOW63)) * pulsed
+            ones = ((uint64(1) << n) - uint64(1)) & (uint64(0) - ((up ^ flip) | only_up))   # n ≤ 63
+            p = pos[q]
+            o = p & uint64(63)
+            full = uint64(((p + n) >> uint64(6)) != (p >> uint64(6)))
+            wd = word[q] | (ones << o)
+            bb[q] = wd
+            fb[q] |= full << bit
+            keep = uint64(0) - full                     # full: the next word starts with the spill
+            word[q] = (((ones >> uint64(1)) >> (uint64(63) - o)) & keep) | (wd & ~keep)
+            pos[q] = p + n
+
+
+@njit(cache=True, inline="always")
+def _gather_directions(q, buf, flags, word, dirs):
+    """Device q's bit string of directions from ``_row_directions``'s scratch into ``dirs``: the words that
+    filled, in order, then the one being built."""
+    n = 0
+    for h in range(flags.shape[0]):
+        f = flags[h, q]
+        while f:
+            dirs[n] = buf[h * 64 + lowest_bit(f), q]
+            f &= f - uint64(1)
+            n += 1
+    dirs[n] = word[q]
 
 
 @njit(cache=True, fastmath={"contract"})
-def _cell_side(i, side, model, n_states, prm, consts, w, off, counts, cols_s, bl, pair_mode, key, wkey, row_s, dirs):
+def _cell_side(i, side, model, n_states, prm, consts, w, off, counts, xs, bl, pair_mode, key, wkey, row_s, dirs, buf,
+               flags, lane_pos, lane_word):
     """The pulses of row i on one side of its pairs, device by device (``_cell_update``): for device j, its
-    coincidences over the batch (trains with their signs in bit 63: ``row_s`` the row's, ``cols_s`` (cols,
-    batch) the input lines') become one bit string of directions in ``dirs`` (bit k: its k-th pulse in the call
-    is a potentiation), built without a branch per sample (``_directions``); then the device takes its pulses in
+    coincidences over the batch (trains with their signs in bit 63: ``row_s`` the row's, ``xs`` (batch, cols)
+    the input lines') become one bit string of directions in ``dirs`` (bit k: its k-th pulse in the call is a
+    potentiation), built for ``DIRECTION_BLOCK`` columns at once without a branch per sample (``_row_directions``,
+    scratch ``buf``, ``flags``, ``lane_pos``, ``lane_word``) and put together per device
+    (``_gather_directions``; 0.219 → 0.195 s on bench_tile's soft-bounds update against one device at a time,
+    the same strings); then the device takes its pulses in
     order, its state and parameters in registers, its k-th pulse drawing half k % 2 of hash (2·cell + side)·2³² +
     k // 2 of ``key``. An affine device steps unclipped first, with one multiply and one add on the state's
     dependency chain, and again clipped (from the same state, with the same draws) only if a value left its
@@ -538,7 +577,7 @@ def _cell_side(i, side, model, n_states, prm, consts, w, off, counts, cols_s, bl
     in pairs (``dirs`` (2, ·) holds both strings): their common pulses step in one loop, two independent chains
     that the CPU overlaps (``_cell_affine_two``; 1.57× faster, the same results, since a device's draws depend
     only on its cell). Counts and write noise as ``_side_pulses``. Returns the pulses fired."""
-    cols, batch = cols_s.shape
+    batch, cols = xs.shape
     linear = model == LINEAR
     mult = linear and consts[0] != 0.0
     affine = n_states == 0 and (model == CONSTANT or linear)
@@ -557,17 +596,25 @@ def _cell_side(i, side, model, n_states, prm, consts, w, off, counts, cols_s, bl
     fired = 0
     n_q = 0                                             # affine devices queued (≤ 2): columns, pulses
     j_a = j_b = pos_a = pos_b = 0
+    block = buf.shape[1]
     for jj in range(cols + 1):                          # (cols: flush the queue)
         if jj < cols:
             j = np.int64(jj)
-            cell = i * cols + j
-            d = dirs[n_q]
-            if plain:                                   # (constants folded in: 5–7 % faster)
-                pos = _directions(row_s, cols_s, j, d, uint64(1), uint64(0), uint64(0), uint64(0), uint64(0))
-            else:
-                pos = _directions(row_s, cols_s, j, d, always, if_up, if_down, flip, only_up)
+            lane = j % block
+            if lane == 0:                               # the next block of columns
+                c1 = min(cols, j + block)
+                if plain:                               # (constants folded in)
+                    _row_directions(row_s, xs, j, c1, buf, flags, lane_pos, lane_word, uint64(1), uint64(0),
+                                    uint64(0), uint64(0), uint64(0))
+                else:
+                    _row_directions(row_s, xs, j, c1, buf, flags, lane_pos, lane_word, always, if_up, if_down,
+                                    flip, only_up)
+            pos = np.int64(lane_pos[lane])
             if pos == 0:
                 continue
+            cell = i * cols + j
+            d = dirs[n_q]
+            _gather_directions(lane, buf, flags, lane_word, d)
             n_up = 0
             for q in range((pos >> 6) + 1):
                 n_up += popcount(d[q])
@@ -634,26 +681,32 @@ def _cell_side(i, side, model, n_states, prm, consts, w, off, counts, cols_s, bl
 
 
 @njit(cache=True, parallel=True)
-def _cell_update(model, n_states, prm_p, prm_m, consts, w_p, w_m, off_p, off_m, counts, rows_s, cols_s, bl,
+def _cell_update(model, n_states, prm_p, prm_m, consts, w_p, w_m, off_p, off_m, counts, rows_s, xs, bl,
                  pair_mode, key, wkey):
     """``stochastic_update`` device by device (``_cell_side``): each row with a pulse visits every device for
-    every sample (work ∝ active rows × batch × columns, plus the pulses). rows_s (rows, batch), cols_s (cols,
-    batch): the trains (bl < 64) with their signs in bit 63. Chunks of ``ROWS_PER_CHUNK`` rows run in
+    every sample (work ∝ active rows × batch × columns, plus the pulses). rows_s (rows, batch), xs (batch,
+    cols): the trains (bl < 64) with their signs in bit 63. Chunks of ``ROWS_PER_CHUNK`` rows run in
     parallel."""
     rows, batch = rows_s.shape
+    cols = xs.shape[1]
+    block = min(cols, DIRECTION_BLOCK)
     fired = np.zeros(rows, np.int64)
     sides = 1 if pair_mode == 0 else 2
     chunks = (rows + ROWS_PER_CHUNK - 1) // ROWS_PER_CHUNK
     for chunk in prange(chunks):
         dirs = np.zeros((2, batch * bl // 64 + 2), np.uint64)
+        buf = np.empty((batch, block), np.uint64)
+        flags = np.empty(((batch + 63) // 64, block), np.uint64)
+        lane_pos = np.empty(block, np.uint64)
+        lane_word = np.empty(block, np.uint64)
         for i in range(np.int64(chunk) * ROWS_PER_CHUNK, min(rows, (np.int64(chunk) + 1) * ROWS_PER_CHUNK)):
             row_s = rows_s[i]
             if not np.any(row_s & _LOW63):
                 continue
             for side in range(sides):
                 fired[i] += _cell_side(i, side, model, n_states, prm_p if side == 0 else prm_m, consts,
-                                       w_p if side == 0 else w_m, off_p if side == 0 else off_m, counts, cols_s, bl,
-                                       pair_mode, key, wkey, row_s, dirs)
+                                       w_p if side == 0 else w_m, off_p if side == 0 else off_m, counts, xs, bl,
+                                       pair_mode, key, wkey, row_s, dirs, buf, flags, lane_pos, lane_word)
     return fired.sum()
 
 

@@ -79,6 +79,64 @@ def test_device_by_device_update_with_draws_in_the_outer_bins_equals_the_referen
     assert fired.mean() > 150 and outer >= 5
 
 
+def test_device_by_device_update_over_several_column_blocks_equals_the_reference(monkeypatch):
+    """A row longer than ``DIRECTION_BLOCK`` builds its directions block by block: against the NumPy
+    reference."""
+    from hwsim.learning_rules import pulses
+    monkeypatch.setattr(pulses, "CELL_WORK", 0.0)
+    cols = 2 * pulses.DIRECTION_BLOCK + 9
+    tile = Tile(3, cols, devices.SoftBounds(), Periphery.ideal(), random_state=5, pair="both")
+    rng = np.random.default_rng(7)
+    x, d = rng.uniform(-1, 1, (6, cols)), rng.uniform(-1, 1, (6, 3))
+    key = stream_key(tile.keys["pulses"], tile.steps)
+    want = ref.stochastic_update(tile, x, d, 0.05, 31, key, "cells")
+    tile.update(x, d, lr=0.05)
+    np.testing.assert_allclose(tile.w_plus, want[0], rtol=1e-12, atol=1e-12)
+    np.testing.assert_allclose(tile.w_minus, want[1], rtol=1e-12, atol=1e-12)
+    np.testing.assert_array_equal(tile.pulse_counts, want[2])
+    assert np.all(tile.pulse_counts[:2, :, -9:].sum(axis=0) > 0)
+
+
+@pytest.mark.parametrize("routes", [(1, 0, 0, 0, 0), (1, 1, 0, 0, 0), (0, 1, 0, 0, 0), (0, 0, 1, 1, 1),
+                                    (1, 0, 0, 1, 0)],
+                         ids=["plus-G+", "unidirectional-G+", "both-G+", "unidirectional-G-", "both-G-"])
+def test_direction_strings_equal_numpy_reference(routes):
+    """The device-by-device kernel's bit strings of directions, built for a block of columns at once
+    (``_row_directions``, vectorised) and put together per device (``_gather_directions``), against the
+    concatenated runs of a plain reference: 130 samples (three words of fill flags), a block starting mid-row,
+    dense and empty trains, for the routes of every pair mode and side."""
+    from hwsim.learning_rules.pulses import _LOW63, _gather_directions, _row_directions
+    always, if_up, if_down, flip, only_up = (np.uint64(v) for v in routes)
+    rng = np.random.default_rng(9)
+    batch, cols, c0, c1, bl = 130, 300, 37, 300, 31
+    sign = np.uint64(1) << np.uint64(63)
+    xs = rng.integers(0, 2**bl, (batch, cols), dtype=np.uint64) | rng.integers(0, 2, (batch, cols), np.uint64) * sign
+    xs[:, 50] = 0                                       # an input line without a bit
+    row = rng.integers(0, 2**bl, batch, dtype=np.uint64) | rng.integers(0, 2, batch, np.uint64) * sign
+    row[5:9] &= sign                                    # samples without a row bit
+    m = c1 - c0
+    buf = np.empty((batch, m), np.uint64)
+    flags = np.empty((3, m), np.uint64)
+    pos, word = np.empty(m, np.uint64), np.empty(m, np.uint64)
+    _row_directions(row, xs, c0, c1, buf, flags, pos, word, always, if_up, if_down, flip, only_up)
+    dirs = np.zeros(batch * bl // 64 + 2, np.uint64)
+    longest = 0
+    for q in range(m):
+        want = []
+        for b in range(batch):
+            up = int((row[b] ^ xs[b, c0 + q]) >> np.uint64(63))
+            n = bin(int(row[b] & xs[b, c0 + q] & _LOW63)).count("1")
+            if always | (up & if_up) | ((1 - up) & if_down):
+                want += [(up ^ int(flip)) | int(only_up)] * n
+        dirs[:] = 0
+        _gather_directions(q, buf, flags, word, dirs)
+        bits = [int(dirs[k >> 6] >> np.uint64(k & 63)) & 1 for k in range(64 * (len(want) // 64 + 1))]
+        assert int(pos[q]) == len(want)
+        assert bits == want + [0] * (len(bits) - len(want)), q
+        longest = max(longest, len(want))
+    assert longest > 3 * 64                             # strings of several words
+
+
 @pytest.mark.parametrize("pair", ["plus", "unidirectional", "both"])
 def test_mean_stochastic_update_is_the_sgd_step(pair):
     """Ideal constant step, every pair mode: E[ΔW] = −lr·dᵀx. A coincidence moves W by dw_pair (dw, or 2·dw
