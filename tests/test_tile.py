@@ -56,6 +56,17 @@ def test_stochastic_update_equals_numpy_reference(pair, device, lr, kernel, monk
         assert np.any(np.abs(tile.w_plus) == 0.03)
 
 
+def _cell_update_equals_reference(tile, x, d, lr):
+    """One device-by-device update (BL 31) of ``tile`` against the NumPy reference; returns its key."""
+    key = stream_key(tile.keys["pulses"], tile.steps)
+    want = ref.stochastic_update(tile, x, d, lr, 31, key, "cells")
+    tile.update(x, d, lr=lr)
+    np.testing.assert_allclose(tile.w_plus, want[0], rtol=1e-12, atol=1e-12)
+    np.testing.assert_allclose(tile.w_minus, want[1], rtol=1e-12, atol=1e-12)
+    np.testing.assert_array_equal(tile.pulse_counts, want[2])
+    return key
+
+
 @pytest.mark.parametrize("pair", ["plus", "both"])
 def test_device_by_device_update_with_draws_in_the_outer_bins_equals_the_reference(pair, monkeypatch):
     """Enough pulses per device (≈ 180) that some draws fall in ``normal32``'s outer bins (2 in 4096), which the
@@ -65,13 +76,7 @@ def test_device_by_device_update_with_draws_in_the_outer_bins_equals_the_referen
     monkeypatch.setattr(pulses, "CELL_WORK", 0.0)
     tile = Tile(12, 16, devices.SoftBounds(dw_min=0.001), Periphery.ideal(), random_state=5, pair=pair)
     rng = np.random.default_rng(6)
-    x, d = rng.uniform(0, 1, (24, 16)), rng.uniform(-1, 1, (24, 12))
-    key = stream_key(tile.keys["pulses"], tile.steps)
-    want = ref.stochastic_update(tile, x, d, 0.2, 31, key, "cells")
-    tile.update(x, d, lr=0.2)
-    np.testing.assert_allclose(tile.w_plus, want[0], rtol=1e-12, atol=1e-12)
-    np.testing.assert_allclose(tile.w_minus, want[1], rtol=1e-12, atol=1e-12)
-    np.testing.assert_array_equal(tile.pulse_counts, want[2])
+    key = _cell_update_equals_reference(tile, rng.uniform(0, 1, (24, 16)), rng.uniform(-1, 1, (24, 12)), 0.2)
     fired = tile.pulse_counts[0] + tile.pulse_counts[1]           # G+'s pulses per device
     dkey = stream_key(key, pulses.DEVICE_NOISE)
     outer = sum(int(np.sum(np.abs(ref.pulse_normals(dkey, 2 * cell, np.arange(n), shift=32)) >= 3.4895))
@@ -87,13 +92,7 @@ def test_device_by_device_update_over_several_column_blocks_equals_the_reference
     cols = 2 * pulses.DIRECTION_BLOCK + 9
     tile = Tile(3, cols, devices.SoftBounds(), Periphery.ideal(), random_state=5, pair="both")
     rng = np.random.default_rng(7)
-    x, d = rng.uniform(-1, 1, (6, cols)), rng.uniform(-1, 1, (6, 3))
-    key = stream_key(tile.keys["pulses"], tile.steps)
-    want = ref.stochastic_update(tile, x, d, 0.05, 31, key, "cells")
-    tile.update(x, d, lr=0.05)
-    np.testing.assert_allclose(tile.w_plus, want[0], rtol=1e-12, atol=1e-12)
-    np.testing.assert_allclose(tile.w_minus, want[1], rtol=1e-12, atol=1e-12)
-    np.testing.assert_array_equal(tile.pulse_counts, want[2])
+    _cell_update_equals_reference(tile, rng.uniform(-1, 1, (6, cols)), rng.uniform(-1, 1, (6, 3)), 0.05)
     assert np.all(tile.pulse_counts[:2, :, -9:].sum(axis=0) > 0)
 
 
