@@ -482,9 +482,10 @@ def _cell_affine_two(va, da, ka, vb, db, kb, tab, m, mult):
     """``_cell_affine`` (unclipped) of two devices at once over their first m pulses (m even): two independent
     dependency chains in one loop, which the CPU overlaps. ``tab``: each device's step parameters by direction
     bit, (c_down, c_up, s_down, s_up, σ) for device a, then for b: the loop loads them by index (converting the
-    bit to a float and interpolating with two multiply-adds per pulse made the kernel 12 % slower). It stops before a pair of pulses whose draws fall
-    in an outer bin of ``normal32`` (2 in 4096), which the devices then take alone (``_cell_affine``): no
-    function call in this loop. Returns each state with its lowest and highest values, and the pulses done."""
+    bit to a float and interpolating with two multiply-adds per pulse made the kernel 12 % slower). It stops
+    before a pair of pulses whose draws fall in an outer bin of ``normal32`` (2 in 4096), which the devices then
+    take alone (``_cell_affine``): no function call in this loop. Returns each state with its lowest and highest
+    values, and the pulses done."""
     la = ha = va
     lb = hb = vb
     siga, sigb = tab[4], tab[9]
