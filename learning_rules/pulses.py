@@ -516,9 +516,11 @@ def _cell_affine_two(va, da, ka, vb, db, kb, tab, m, mult):
 def _row_directions(row_s, xs, c0, c1, buf, flags, pos, word, always, if_up, if_down, flip, only_up):
     """The directions of the pulses over the batch of devices c0 … c1 − 1 of a row, all columns at once (the
     loop over columns vectorises: 0.4 against 1.4 ns per visit of a device and sample): device j's bit string
-    (bit k: its k-th pulse is a potentiation) is built in ``word[j − c0]`` word by word, the word as it stands
-    after sample b is kept in ``buf[b, j − c0]``, and bit b of ``flags[b // 64, j − c0]`` says that it filled in
-    sample b; ``_gather_directions`` puts a device's full words together. Routes as bit operations on
+    (bit k: its k-th pulse is a potentiation) is built in ``word[j − c0]`` word by word; in each sample with a
+    row bit, ``buf[b, j − c0]`` keeps the word with that sample's bits in it, and bit b % 64 of
+    ``flags[b // 64, j − c0]`` says that this word filled (``word`` then holds the spill into the next one).
+    ``_gather_directions`` puts a device's string together from its flagged entries of ``buf``; the others,
+    and those of samples without a row bit, may be stale and are never read. Routes as bit operations on
     up ∈ {0, 1}: a coincidence pulses this side if always | (up & if_up) | (~up & if_down), in direction
     (up ^ flip) | only_up. ``pos[j − c0]``: the device's pulses. Needs bl < 64 (a sample fills at most one
     word)."""
@@ -702,7 +704,8 @@ def _cell_update(model, n_states, prm_p, prm_m, consts, w_p, w_m, off_p, off_m, 
     """``stochastic_update`` device by device (``_cell_side``): each row with a pulse visits every device for
     every sample (work ∝ active rows × batch × columns, plus the pulses). rows_s (rows, batch), xs (batch,
     cols): the trains (bl < 64) with their signs in bit 63. Chunks of ``ROWS_PER_CHUNK`` rows run in
-    parallel."""
+    parallel, each with its scratch (``buf``: batch × min(cols, ``DIRECTION_BLOCK``) words, 200 KB at batch
+    100)."""
     rows, batch = rows_s.shape
     cols = xs.shape[1]
     block = min(cols, DIRECTION_BLOCK)

@@ -26,8 +26,9 @@ IDEAL_DEVICE = devices.ConstantStep(dw_min=1e-4, dw_min_dtod=0, dw_min_std=0, up
                                     devices.NeuroSim(nonlinearity_dtod=0.3, c2c_std=0.01),
                                     devices.ExpStep(dw_min=0.01, n_states=0),
                                     devices.ConstantStep(dw_min=0.01, w_min=-0.03, w_max=0.03, w_max_dtod=0,
-                                                         w_min_dtod=0)],
-                         ids=["soft-bounds", "constant-step", "neurosim", "exp", "clipped"])
+                                                         w_min_dtod=0),
+                                    devices.LinearStep(dw_min=0.01, gamma_up=0.5, gamma_down=0.3, mult_noise=False)],
+                         ids=["soft-bounds", "constant-step", "neurosim", "exp", "clipped", "linear-additive"])
 @pytest.mark.parametrize("lr", [0.05, 0.004], ids=["dense-trains", "sparse-trains"])
 @pytest.mark.parametrize("kernel", ["lists", "cells"])
 def test_stochastic_update_equals_numpy_reference(pair, device, lr, kernel, monkeypatch):
@@ -85,20 +86,20 @@ def test_device_by_device_update_with_draws_in_the_outer_bins_equals_the_referen
 
 
 def test_device_by_device_update_over_several_column_blocks_equals_the_reference(monkeypatch):
-    """A row longer than ``DIRECTION_BLOCK`` builds its directions block by block: against the NumPy
-    reference."""
+    """A row longer than ``DIRECTION_BLOCK`` builds its directions block by block, over 70 samples (two words of
+    fill flags): against the NumPy reference."""
     from hwsim.learning_rules import pulses
     monkeypatch.setattr(pulses, "CELL_WORK", 0.0)
     cols = 2 * pulses.DIRECTION_BLOCK + 9
     tile = Tile(3, cols, devices.SoftBounds(), Periphery.ideal(), random_state=5, pair="both")
     rng = np.random.default_rng(7)
-    _cell_update_equals_reference(tile, rng.uniform(-1, 1, (6, cols)), rng.uniform(-1, 1, (6, 3)), 0.05)
+    _cell_update_equals_reference(tile, rng.uniform(-1, 1, (70, cols)), rng.uniform(-1, 1, (70, 3)), 0.01)
     assert np.all(tile.pulse_counts[:2, :, -9:].sum(axis=0) > 0)
 
 
 @pytest.mark.parametrize("routes", [(1, 0, 0, 0, 0), (1, 1, 0, 0, 0), (0, 1, 0, 0, 0), (0, 0, 1, 1, 1),
                                     (1, 0, 0, 1, 0)],
-                         ids=["plus-G+", "unidirectional-G+", "both-G+", "unidirectional-G-", "both-G-"])
+                         ids=["plus-G+", "both-G+", "unidirectional-G+", "unidirectional-G-", "both-G-"])
 def test_direction_strings_equal_numpy_reference(routes):
     """The device-by-device kernel's bit strings of directions, built for a block of columns at once
     (``_row_directions``, vectorised) and put together per device (``_gather_directions``), against the
