@@ -99,7 +99,7 @@ def test_device_by_device_update_over_several_column_blocks_equals_the_reference
 
 @pytest.mark.parametrize("routes", [(1, 0, 0, 0, 0), (1, 1, 0, 0, 0), (0, 1, 0, 0, 0), (0, 0, 1, 1, 1),
                                     (1, 0, 0, 1, 0)],
-                         ids=["plus-G+", "both-G+", "unidirectional-G+", "unidirectional-G-", "both-G-"])
+                         ids=["always", "plus-or-both-G+", "unidirectional-G+", "unidirectional-G-", "both-G-"])
 def test_direction_strings_equal_numpy_reference(routes):
     """The device-by-device kernel's bit strings of directions, built for a block of columns at once
     (``_row_directions``, vectorised) and put together per device (``_gather_directions``), against the
