@@ -212,7 +212,7 @@ class Tile:
         shape = (self.rows, self.cols)
         template = self.device.sample((1,), 0)
         for side in ("plus", "minus"):
-            values = np.array(state[f"params_{side}"], dtype=np.float64, order="F")
+            values = np.array(state[f"params_{side}"], dtype=np.float64, order="C")
             if values.shape != (template.values.shape[0], self.rows * self.cols):
                 raise ValueError(f"params_{side} has shape {values.shape}, expected "
                                  f"{(template.values.shape[0], self.rows * self.cols)}")
@@ -443,7 +443,7 @@ class Tile:
         rows_bits, rows_neg, sat_d = pulse_trains(d, c_d, bl, stream_key(key, D_TRAINS), True)
         self.update_slots += bl * x.shape[0]
         plus, minus = self.params_plus, self.params_minus
-        fired = stochastic_update(plus.model_id, plus.n_states, plus.kernel_values, minus.kernel_values, plus.consts,
+        fired = stochastic_update(plus.model_id, plus.n_states, plus.values, minus.values, plus.consts,
                                   self.w_plus.reshape(-1), self.w_minus.reshape(-1), self.offset_plus.reshape(-1),
                                   self.offset_minus.reshape(-1), self.pulse_counts.reshape(4, -1), rows_bits, rows_neg,
                                   cols_bits, cols_neg, bl, PAIR_MODES[self.pair],
@@ -462,7 +462,7 @@ class Tile:
         self.update_slots += int(np.abs(n).max(initial=0))
         key = self._step_key()
         plus, minus = self.params_plus, self.params_minus
-        counted_update(plus.model_id, plus.n_states, plus.kernel_values, minus.kernel_values, plus.consts,
+        counted_update(plus.model_id, plus.n_states, plus.values, minus.values, plus.consts,
                        self.w_plus.reshape(-1), self.w_minus.reshape(-1), self.offset_plus.reshape(-1),
                        self.offset_minus.reshape(-1), self.pulse_counts.reshape(4, -1),
                        np.ascontiguousarray(n, dtype=np.int64).reshape(-1), PAIR_MODES[self.pair],
@@ -584,7 +584,7 @@ class Tile:
             key = self._step_key()
             w, off = self.w_plus.reshape(-1), self.offset_plus.reshape(-1)
             plus = self.params_plus
-            alternating_update(plus.model_id, plus.n_states, plus.kernel_values, plus.consts, w, off, counts,
+            alternating_update(plus.model_id, plus.n_states, plus.values, plus.consts, w, off, counts,
                                pairs_per_round, stream_key(key, DEVICE_NOISE), stream_key(key, WRITE_NOISE))
             self.update_slots += 2 * pairs_per_round
             self._changed()
