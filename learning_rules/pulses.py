@@ -273,7 +273,7 @@ def _train_work(rows_bits, cols_bits, bl):
 
 
 def stochastic_update(model, n_states, prm_p, prm_m, consts, w_p, w_m, off_p, off_m, counts, rows_bits,
-                      rows_neg, cols_bits, cols_neg, bl, pair_mode, key, wkey, fast=True):
+                      rows_neg, cols_bits, cols_neg, bl, pair_mode, key, wkey, fast=True, faults=True):
     """Apply the coincidence pulses of a batch to a tile, in place; returns the pulses fired.
 
     rows_bits/rows_neg: (rows, batch) trains and signs of d; cols_bits/cols_neg: (batch, cols) trains and
@@ -289,7 +289,8 @@ def stochastic_update(model, n_states, prm_p, prm_m, consts, w_p, w_m, off_p, of
     rows × batch × columns + pulses), the second when the expected pulses exceed ``CELL_WORK`` × its visits
     (BL < 64; the choice depends on the trains only, so results stay reproducible). For dense trains (more than
     ``SPARSE_BITS`` bits per input train on average) on constant-step devices without levels with ``fast``: the
-    whole batch per device at once (``_batch_update``).
+    whole batch per device at once (``_batch_update``). ``faults`` False promises that no device is stuck or has
+    write noise (the list walk then skips looking for them).
     """
     batch, cols = cols_neg.shape
     x_bits, pulses, active = _train_work(rows_bits, cols_bits, bl)
@@ -302,7 +303,7 @@ def stochastic_update(model, n_states, prm_p, prm_m, consts, w_p, w_m, off_p, of
                             rows_bits | rows_neg * sign, cols_bits | cols_neg * sign, bl,
                             pair_mode, key, wkey)
     return _pulse_update(model, n_states, prm_p, prm_m, consts, w_p, w_m, off_p, off_m, counts, rows_bits,
-                         rows_neg, cols_neg, *bit_lists(cols_bits, bl), bl, pair_mode, key, wkey)
+                         rows_neg, cols_neg, *bit_lists(cols_bits, bl), bl, pair_mode, key, wkey, faults)
 
 
 @njit(cache=True, inline="always")
@@ -328,29 +329,30 @@ def _affine(w, c, s, sigma, lo, hi, mult, z):
 
 @njit(cache=True)
 def _side_pulses(i, side, model, n_states, prm, consts, w, off, counts, rows_bits, rows_neg, cols_neg, bit_ptr,
-                 bit_idx, bl, pair_mode, key, wkey):
+                 bit_idx, bl, pair_mode, key, wkey, faults):
     """The pulses of row i on one side of its pairs (0: G+, 1: G−; states w, parameters prm), in order (sample b,
     bit t of the row's train, listed column j), device pulse p drawing its normal from half p % 2 of hash
     (2·i + side)·2⁴⁰ + p // 2 of ``key`` (``_draw``). Affine devices step inline, others through
     ``pulse_settled``. Counts into rows 2·side (potentiation) and 2·side + 1 of ``counts``; a device with write
     noise redraws its offset ``off`` after every pulse, at counter (2·cell + side)·2³² + batch·bl of ``wkey``, so
-    that it ends with the draw of its final state. Returns the pulses fired. (Flat on purpose: helpers taking arrays, inlined here, made Numba count references at every
-    pulse; both sides in one loop spilled registers: 1.4 and 0.6 s against 0.37 s on bench_tile's soft-bounds
-    update.)"""
+    that it ends with the draw of its final state. ``faults``: the tile may hold stuck devices or write noise
+    (else the row is not scanned for them: with the parameters stored row by row, the scan streamed two more
+    rows of them, ≈ 10 % of the MNIST epoch's list walk). Returns the pulses fired. (Flat on purpose: helpers
+    taking arrays, inlined here, made Numba count references at every pulse; both sides in one loop spilled
+    registers: 1.4 and 0.6 s against 0.37 s on bench_tile's soft-bounds update.)"""
     batch = rows_bits.shape[1]
     cols = cols_neg.shape[1]
     base = uint64(i * cols)
     linear = model == LINEAR
     mult = linear and consts[0] != 0.0
     affine = n_states == 0 and (model == CONSTANT or linear)
-    lin = 1.0 if linear else 0.0
     row_key = uint64(key) + (uint64(2 * i + side) << uint64(40)) * _GOLDEN
     row_up = np.int64(2 * side)
     last = uint64(batch * bl)
     p = uint64(0)                                       # device pulses so far
     spare = uint64(0)
     stuck = write_noise = False                         # checked per pulse only in rows that have them
-    for j in range(cols):
+    for j in range(cols if faults else 0):
         stuck |= prm[STUCK, base + uint64(j)] != 0.0
         write_noise |= prm[WNOISE, base + uint64(j)] != 0.0
     for b in range(batch):
@@ -377,8 +379,9 @@ def _side_pulses(i, side, model, n_states, prm, consts, w, off, counts, rows_bit
                     w[cell] = pulse_settled(model, n_states, prm, consts, np.int64(cell), w[cell], up, z)
                 else:
                     sign = 1.0 - 2.0 * down             # P1 follows P0, S_DOWN follows S_UP
-                    w[cell] = _affine(w[cell], sign * lin * prm[P0 + down, cell], sign * prm[S_UP + down, cell],
-                                      prm[C2C, cell], prm[W_MIN, cell], prm[W_MAX, cell], mult, z)
+                    c = sign * prm[P0 + down, cell] if linear else 0.0      # (constant step: P0, P1 unread)
+                    w[cell] = _affine(w[cell], c, sign * prm[S_UP + down, cell], prm[C2C, cell], prm[W_MIN, cell],
+                                      prm[W_MAX, cell], mult, z)
                 if write_noise and prm[WNOISE, cell] != 0.0:    # (an offset stays 0 without write noise)
                     at = ((uint64(2) * cell + uint64(side)) << uint64(32)) + last
                     off[cell] = _write_noise(prm, cell, w[cell], wkey, at)
@@ -387,7 +390,7 @@ def _side_pulses(i, side, model, n_states, prm, consts, w, off, counts, rows_bit
 
 @njit(cache=True, parallel=True)
 def _pulse_update(model, n_states, prm_p, prm_m, consts, w_p, w_m, off_p, off_m, counts, rows_bits, rows_neg,
-                  cols_neg, bit_ptr, bit_idx, bl, pair_mode, key, wkey):
+                  cols_neg, bit_ptr, bit_idx, bl, pair_mode, key, wkey, faults):
     """``stochastic_update`` pulse by pulse: each output line walks, per sample and per bit of its own train,
     the list of input lines carrying that bit (work ∝ pulses) and steps each device it meets through its pulse
     physics and clipping (``_side_pulses``, G+ then G−). Rows run in parallel; a row's draws depend only on the row."""
@@ -399,7 +402,7 @@ def _pulse_update(model, n_states, prm_p, prm_m, consts, w_p, w_m, off_p, off_m,
         for side in range(sides):                       # (a variable: literal sides compiled twice)
             fired[i] += _side_pulses(i, side, model, n_states, prm_p if side == 0 else prm_m, consts,
                                      w_p if side == 0 else w_m, off_p if side == 0 else off_m, counts, rows_bits,
-                                     rows_neg, cols_neg, bit_ptr, bit_idx, bl, pair_mode, key, wkey)
+                                     rows_neg, cols_neg, bit_ptr, bit_idx, bl, pair_mode, key, wkey, faults)
     return fired.sum()
 
 

@@ -41,18 +41,19 @@ def _positive_int(name, value):
 
 
 @njit(cache=True)
-def _apparent_sums(w_p, o_p, w_m, o_m, w32):
+def _apparent_sums(w_p, o_p, w_m, o_m, w32, offsets):
     """One pass over a tile's apparent states (stored + offset, rows × cols): W = w(G+) − w(G−) into ``w32``
     (float32), and the sums of w(G+) + w(G−) along columns (cols,) and along rows (rows,), returned. Serial: one
-    pass is memory-bound (256 × 256: 82 µs; two parallel passes took 175 µs on two threads, 230 µs on one)."""
+    pass is memory-bound (256 × 256: 82 µs; two parallel passes took 175 µs on two threads, 230 µs on one).
+    ``offsets`` False: the offsets are all 0 and not read (half the memory)."""
     rows, cols = w_p.shape
     by_row = np.empty(rows)
     by_col = np.zeros(cols)
     for i in range(rows):
         s = 0.0
         for j in range(cols):
-            a = w_p[i, j] + o_p[i, j]
-            b = w_m[i, j] + o_m[i, j]
+            a = w_p[i, j] + o_p[i, j] if offsets else w_p[i, j]
+            b = w_m[i, j] + o_m[i, j] if offsets else w_m[i, j]
             w32[i, j] = a - b
             s += a + b
             by_col[j] += a + b
@@ -157,6 +158,7 @@ class Tile:
         self.per_pulse = False
         if _state is not None:
             self._restore(_state)
+            self._note_faults()
             return
         seq = as_seed_sequence(random_state)
         self.params_plus = device.sample((rows, cols), check_random_state(child(seq, "devices", 0)))
@@ -184,6 +186,15 @@ class Tile:
         self.read_power_sum = 0.0
         #: pulses delivered per device: [potentiation G+, depression G+, potentiation G−, depression G−]
         self.pulse_counts = np.zeros((4, rows, cols), np.int64)
+        self._note_faults()
+
+    def _note_faults(self) -> None:
+        """Whether any device of the tile has write noise (else its offsets stay 0 and reads skip them) or is
+        stuck or has write noise (else the list walk does not look for them), from the sampled parameters, which
+        are fixed from here on."""
+        pp, pm = self.params_plus, self.params_minus
+        self._write_noise = bool((pp["write_noise"] != 0).any() or (pm["write_noise"] != 0).any())
+        self._faults = self._write_noise or bool((pp["stuck"] != 0).any() or (pm["stuck"] != 0).any())
 
     # ---- state -------------------------------------------------------------------------------------------
     _COUNTERS = ("steps", "reads", "read_vectors", "dac_conversions", "adc_conversions", "update_slots",
@@ -346,7 +357,8 @@ class Tile:
         off = 2 * (dev.g_min - k * dev.w_min)
         self._w32 = np.empty((self.rows, self.cols), np.float32)
         by_col, by_row = _apparent_sums(*map(np.ascontiguousarray, (self.w_plus, self.offset_plus, self.w_minus,
-                                                                     self.offset_minus)), self._w32)
+                                                                     self.offset_minus)), self._w32,
+                                        self._write_noise)
         self._gsum = (k * by_col + off * self.rows, k * by_row + off * self.cols)
 
     def _mvm(self, x: np.ndarray, transpose: bool) -> np.ndarray:
@@ -447,7 +459,8 @@ class Tile:
                                   self.w_plus.reshape(-1), self.w_minus.reshape(-1), self.offset_plus.reshape(-1),
                                   self.offset_minus.reshape(-1), self.pulse_counts.reshape(4, -1), rows_bits, rows_neg,
                                   cols_bits, cols_neg, bl, PAIR_MODES[self.pair],
-                                  stream_key(key, DEVICE_NOISE), stream_key(key, WRITE_NOISE), not self.per_pulse)
+                                  stream_key(key, DEVICE_NOISE), stream_key(key, WRITE_NOISE), not self.per_pulse,
+                                  self._faults)
         self._changed(pulsed=True)
         saturated = (sat_x + sat_d) / (x.size + d.size)
         return {"pulses": int(fired), "saturated": float(saturated)}
