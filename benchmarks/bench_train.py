@@ -53,8 +53,7 @@ def _time_pieces() -> dict:
 
     timed(T.Tile, "update", lambda a, k: f"tile {a[0].rows} × {a[0].cols}: updates")
     timed(T.Tile, "_read", lambda a, k: f"tile {a[0].rows} × {a[0].cols}: reads")
-    timed(T, "pulse_trains", lambda a, k: "pulse trains, output lines" if (a[4:] or [k.get("by_line")])[0]
-          else "pulse trains, input lines")
+    timed(T, "pulse_trains", lambda a, k: f"pulse trains, {'output' if a[4] else 'input'} lines")  # a[4]: by_line
     for name in ("bit_lists", "_pulse_update", "_cell_update", "_batch_update"):
         timed(P, name, lambda a, k, name=name: f"P.{name}")
     timed(T.Tile, "_mvm", lambda a, k: "T.Tile._mvm (matrix products and W's refresh)")
