@@ -11,12 +11,12 @@ of the input and the output lines, the bit lists, the three update kernels, the 
 refresh of W (``Tile._mvm``), the converters and that refresh alone. ``--tile-size`` maps the layers onto other
 tiles (default 256, as ``hwsim train``).
 
-``--floor`` records the calls of every 25th batch (12, 37, …, 487) to the update kernels (``stochastic_update``: bit lists and
-pulses) and to the pulse trains' generator, and the matrix products' shapes, and after the epoch replays them:
-the kernels with their tile's arrays in cache (best of 3 back-to-back calls) and after evicting 64 MiB of other
-data (best of 3), the trains (best of 3), and the bare float32 matrix products of the same shapes on one BLAS
-thread (no periphery, no refresh of W), each scaled to the epoch. It says what the update and the reads cost at
-best, against what they cost in the epoch.
+``--floor`` records the calls of every 25th batch (12, 37, …, 487) to the update kernels (``stochastic_update``:
+bit lists and pulses) and to the pulse trains' generator, and the matrix products' shapes, and after the epoch
+replays them: the kernels with their tile's arrays in cache (best of 3 back-to-back calls) and after evicting
+64 MiB of other data (best of 3), the trains (best of 3), and the bare float32 matrix products of the same shapes
+on one BLAS thread (no periphery, no refresh of W), each scaled to the epoch. It says what the update and the
+reads cost at best, against what they cost in the epoch.
 """
 from __future__ import annotations
 
@@ -82,8 +82,8 @@ class _Window:
         def recorded_update(*args):
             if self.at[0] not in self.batches:
                 return update(*args)
-            trains = {10, 11, 12, 13}                  # rows_bits, rows_neg, cols_bits, cols_neg: copied
-            self.calls.append(tuple(a.copy() if k in trains else a for k, a in enumerate(args)))
+            copied = {10, 11, 12, 13}                  # rows_bits, rows_neg, cols_bits, cols_neg
+            self.calls.append(tuple(a.copy() if k in copied else a for k, a in enumerate(args)))
             t = time.perf_counter()
             try:
                 return update(*args)
@@ -93,7 +93,7 @@ class _Window:
         def recorded_trains(*args):
             if self.at[0] not in self.batches:
                 return trains(*args)
-            self.trains.append(args)
+            self.trains.append((args[0].copy(),) + args[1:])
             t = time.perf_counter()
             try:
                 return trains(*args)
@@ -108,8 +108,8 @@ class _Window:
         self._update, self._trains = update, trains
 
     def replay(self, scale):
-        """{figure: seconds scaled to the epoch}: the recorded kernels in the epoch, in cache and evicted,
-        the trains in the epoch and alone, and the bare matrix products."""
+        """{figure: seconds scaled to the epoch (``scale``: its batches per recorded batch)}: the recorded
+        kernels in the epoch, in cache and evicted, the trains in the epoch and alone, the bare matrix products."""
         from threadpoolctl import threadpool_limits
         junk = np.ones(8 << 20)                        # 64 MiB
 
@@ -150,6 +150,8 @@ def main(argv=None):
     ap.add_argument("--breakdown", action="store_true", help="time the epoch's pieces (see the docstring)")
     ap.add_argument("--floor", action="store_true", help="replay every 25th batch's kernels and products alone")
     args = ap.parse_args(argv)
+    if args.floor and args.breakdown:
+        ap.error("--floor and --breakdown time the same calls: use one of them")
     t0 = time.perf_counter()
     data = load("mnist", args.dataset_path)
     t_load = time.perf_counter() - t0
@@ -183,7 +185,8 @@ def main(argv=None):
     if args.breakdown:
         res["pieces_s"] = pieces
     if window:
-        res["floor_s"] = window.replay(len(range(0, len(y), 100)) / len(window.batches))
+        batches = len(range(0, len(y), 100))
+        res["floor_s"] = window.replay(batches / len([b for b in window.batches if b < batches]))
     if args.json:
         print(json.dumps(res))
     else:
