@@ -79,32 +79,28 @@ class _Window:
         self.in_epoch = {"update kernels in the epoch": 0.0, "pulse trains in the epoch": 0.0}
         update, mvm, trains = T.stochastic_update, T.Tile._mvm, T.pulse_trains
 
-        def recorded_update(*args):
-            if self.at[0] not in self.batches:
-                return update(*args)
-            copied = {10, 11, 12, 13}                  # rows_bits, rows_neg, cols_bits, cols_neg
-            self.calls.append(tuple(a.copy() if k in copied else a for k, a in enumerate(args)))
-            t = time.perf_counter()
-            try:
-                return update(*args)
-            finally:
-                self.in_epoch["update kernels in the epoch"] += time.perf_counter() - t
-
-        def recorded_trains(*args):
-            if self.at[0] not in self.batches:
-                return trains(*args)
-            self.trains.append((args[0].copy(),) + args[1:])
-            t = time.perf_counter()
-            try:
-                return trains(*args)
-            finally:
-                self.in_epoch["pulse trains in the epoch"] += time.perf_counter() - t
+        def recorded(fn, store, label, copied):
+            """``fn`` timed under ``label`` and its arguments kept in ``store`` (those at ``copied`` copied:
+            the epoch reuses them) while the epoch is in one of the batches."""
+            def wrapper(*args):
+                if self.at[0] not in self.batches:
+                    return fn(*args)
+                store.append(tuple(a.copy() if k in copied else a for k, a in enumerate(args)))
+                t = time.perf_counter()
+                try:
+                    return fn(*args)
+                finally:
+                    self.in_epoch[label] += time.perf_counter() - t
+            return wrapper
 
         def recorded_mvm(tile, x, transpose):
             if self.at[0] in self.batches:
                 self.products.append((x.shape, (tile.rows, tile.cols), transpose))
             return mvm(tile, x, transpose)
-        T.stochastic_update, T.Tile._mvm, T.pulse_trains = recorded_update, recorded_mvm, recorded_trains
+        T.stochastic_update = recorded(update, self.calls, "update kernels in the epoch",
+                                       {10, 11, 12, 13})    # rows_bits, rows_neg, cols_bits, cols_neg
+        T.pulse_trains = recorded(trains, self.trains, "pulse trains in the epoch", {0})      # the values
+        T.Tile._mvm = recorded_mvm
         self._update, self._trains = update, trains
 
     def replay(self, scale):
